@@ -1,0 +1,27 @@
+# durable_sink — PGXS build.  `make && make install`, then `make installcheck`
+# against a running server (scripts/test.sh does all of it on a fresh box).
+
+EXTENSION   = durable_sink
+MODULE_big  = durable_sink
+OBJS        = src/normalize.o src/event_validate.o src/event_mapping.o \
+              src/draft.o src/run_state.o src/compaction.o \
+              src/state_access.o src/text_util.o
+DATA        = sql/durable_sink--1.0.sql
+PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
+
+# pg_regress suites: sql/<name>.sql against expected/<name>.out
+REGRESS     = mapping validation run_lifecycle permission compaction \
+              transactions privileges
+REGRESS_OPTS = --load-extension=durable_sink
+
+# isolation specs: test/specs/<name>.spec against test/expected/<name>.out
+ISOLATION   = run_start_race compaction_race
+ISOLATION_OPTS = --inputdir=test --load-extension=durable_sink
+
+# PostgreSQL's headers are system headers here so -Wextra judges only our code.
+PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server)
+PG_CFLAGS   = -Wall -Wextra $(EXTRA_CFLAGS)
+
+PG_CONFIG  ?= pg_config
+PGXS       := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,434 @@
+/*
+ * draft.c
+ *     SPEC §3 (context validation) and §4 (the canonical event draft): the
+ *     rules a draft must satisfy, and turning drafts into
+ *     durable_sink.canonical_event_draft tuples.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/typcache.h"
+
+#include "draft.h"
+#include "text_util.h"
+
+PG_FUNCTION_INFO_V1(durable_sink_validate_draft);
+
+const char *const canonical_kind_names[CK_COUNT] = {
+	[CK_RUN_STARTED] = "RunStarted",
+	[CK_RUN_RESUMED] = "RunResumed",
+	[CK_RUN_FINISHED] = "RunFinished",
+	[CK_RUN_SUSPENDED] = "RunSuspended",
+	[CK_RUN_CANCELLED] = "RunCancelled",
+	[CK_RUN_ERRORED] = "RunErrored",
+	[CK_RUN_TERMINATED] = "RunTerminated",
+	[CK_TEXT_DELTA_OBSERVED] = "TextDeltaObserved",
+	[CK_REASONING_DELTA_OBSERVED] = "ReasoningDeltaObserved",
+	[CK_REASONING_ENCRYPTED_VALUE_OBSERVED] = "ReasoningEncryptedValueObserved",
+	[CK_TOOL_CALL_STARTED] = "ToolCallStarted",
+	[CK_TOOL_CALL_DELTA_OBSERVED] = "ToolCallDeltaObserved",
+	[CK_TOOL_CALL_READY] = "ToolCallReady",
+	[CK_TOOL_CALL_DONE] = "ToolCallDone",
+	[CK_TOOL_CALL_SUSPENDED] = "ToolCallSuspended",
+	[CK_TOOL_CALL_REJECTED] = "ToolCallRejected",
+	[CK_TOOL_CALL_TIMED_OUT] = "ToolCallTimedOut",
+	[CK_TOOL_CALL_STREAM_DELTA_OBSERVED] = "ToolCallStreamDeltaObserved",
+	[CK_TOOL_CALL_RESUMED] = "ToolCallResumed",
+	[CK_TOOL_CALL_CANCELLED] = "ToolCallCancelled",
+	[CK_STREAM_RESET] = "StreamReset",
+	[CK_STEP_STARTED] = "StepStarted",
+	[CK_STEP_ENDED] = "StepEnded",
+	[CK_INFERENCE_COMPLETE] = "InferenceComplete",
+	[CK_MESSAGES_SNAPSHOT_OBSERVED] = "MessagesSnapshotObserved",
+	[CK_ACTIVITY_SNAPSHOT_OBSERVED] = "ActivitySnapshotObserved",
+	[CK_ACTIVITY_DELTA_OBSERVED] = "ActivityDeltaObserved",
+	[CK_STATE_SNAPSHOT_OBSERVED] = "StateSnapshotObserved",
+	[CK_STATE_DELTA_OBSERVED] = "StateDeltaObserved",
+	[CK_ERROR_RECORDED] = "ErrorRecorded",
+	[CK_TOOL_PERMISSION_REQUESTED] = "ToolPermissionRequested",
+	[CK_CONTEXT_COMPACTION_STARTED] = "ContextCompactionStarted",
+	[CK_CONTEXT_COMPACTION_COMPLETED] = "ContextCompactionCompleted",
+	[CK_CONTEXT_COMPACTION_FAILED] = "ContextCompactionFailed",
+	[CK_CONTEXT_COMPACTION_SKIPPED] = "ContextCompactionSkipped",
+	[CK_CONTEXT_COMPACTION_CANCELLED] = "ContextCompactionCancelled",
+};
+
+static const char *const fidelity_labels[FIDELITY_COUNT] = {
+	"observed_runtime_event", "committed_runtime_event", "domain_event", "control_event"
+};
+static const char *const visibility_labels[VISIBILITY_COUNT] = {
+	"public", "internal", "audit", "sensitive"
+};
+
+/* Column numbers of canonical_event_draft (SPEC §4 order). */
+enum
+{
+	COL_FIDELITY, COL_EVENT_KIND, COL_SCOPES, COL_THREAD_ID, COL_RUN_ID,
+	COL_PAYLOAD, COL_CAUSATION_ID, COL_CORRELATION_ID, COL_ORIGIN,
+	COL_VISIBILITY, COL_SCHEMA_VERSION
+};
+
+void
+draft_list_init(DraftList *list)
+{
+	list->count = 0;
+	list->capacity = 4;
+	list->items = palloc(sizeof(CanonicalDraft) * list->capacity);
+}
+
+CanonicalDraft *
+draft_list_push(DraftList *list)
+{
+	if (list->count == list->capacity)
+	{
+		list->capacity *= 2;
+		list->items = repalloc(list->items, sizeof(CanonicalDraft) * list->capacity);
+	}
+	return &list->items[list->count++];
+}
+
+static bool
+text_datum_is_blank(const text *t)
+{
+	return text_is_blank(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
+/* SPEC §3: thread_id, run_id and origin must not be blank. */
+void
+context_validate(const NormalizeContext *ctx)
+{
+	if (text_datum_is_blank(ctx->thread_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("thread_id is required"),
+				 errdetail("The normalization context's thread_id must not be blank.")));
+	if (text_datum_is_blank(ctx->run_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("run_id is required"),
+				 errdetail("The normalization context's run_id must not be blank.")));
+	if (text_datum_is_blank(ctx->origin))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("origin is required"),
+				 errdetail("The normalization context's origin must not be blank.")));
+}
+
+pg_attribute_noreturn()
+static void
+invalid_draft(const char *message, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid canonical event draft: %s", message),
+			 detail ? errdetail("%s", detail) : 0));
+}
+
+/*
+ * SPEC §4 "every scope id is non-blank", for drafts the normalizer builds.
+ * Context ids are checked up front; this catches the ids run_start and
+ * run_finish carry themselves.
+ */
+void
+draft_check_scope_ids(const CanonicalDraft *draft)
+{
+	if (text_datum_is_blank(draft->thread_id))
+		invalid_draft("scope id of the \"thread\" scope must not be blank",
+					  "The event member \"thread_id\" is blank.");
+	if (draft->run_id != NULL && text_datum_is_blank(draft->run_id))
+		invalid_draft("scope id of the \"run\" scope must not be blank",
+					  "The event member \"run_id\" is blank.");
+}
+
+static Oid
+enum_label_oid(Oid enum_type, const char *label)
+{
+	return DatumGetObjectId(DirectFunctionCall2(enum_in, CStringGetDatum(label),
+												ObjectIdGetDatum(enum_type)));
+}
+
+/* The per-query builder, created on first use in fn_mcxt. */
+DraftTupleBuilder *
+draft_builder_get(FunctionCallInfo fcinfo)
+{
+	DraftTupleBuilder *b = fcinfo->flinfo->fn_extra;
+	MemoryContext old;
+	TupleDesc	tupdesc;
+	int			i;
+
+	if (b != NULL)
+		return b;
+
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	b = palloc0(sizeof(DraftTupleBuilder));
+	b->mcxt = fcinfo->flinfo->fn_mcxt;
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE ||
+		tupdesc->natts != DRAFT_NATTS)
+		elog(ERROR, "durable_sink: function must return canonical_event_draft");
+	b->tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+	for (i = 0; i < FIDELITY_COUNT; i++)
+		b->fidelity_oids[i] =
+			enum_label_oid(TupleDescAttr(b->tupdesc, COL_FIDELITY)->atttypid,
+						   fidelity_labels[i]);
+	for (i = 0; i < VISIBILITY_COUNT; i++)
+		b->visibility_oids[i] =
+			enum_label_oid(TupleDescAttr(b->tupdesc, COL_VISIBILITY)->atttypid,
+						   visibility_labels[i]);
+	for (i = 0; i < CK_COUNT; i++)
+		b->kind_texts[i] = CStringGetTextDatum(canonical_kind_names[i]);
+	MemoryContextSwitchTo(old);
+
+	fcinfo->flinfo->fn_extra = b;
+	return b;
+}
+
+static void
+push_scope(JsonbParseState **state, const char *scope_type, const char *id_key,
+		   const text *id)
+{
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+	jsonb_build_string(state, "scope_type", scope_type, strlen(scope_type));
+	jsonb_build_string(state, id_key, VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id));
+	pushJsonbValue(state, WJB_END_OBJECT, NULL);
+}
+
+/* SPEC §4 scopes: thread scope first, then the run scope if any. */
+static Datum
+build_scopes(const text *thread_id, const text *run_id)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *result;
+
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	push_scope(&state, "thread", "thread_id", thread_id);
+	if (run_id != NULL)
+		push_scope(&state, "run", "run_id", run_id);
+	result = pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	return jsonb_build_finish(result);
+}
+
+static bool
+texts_equal(const text *a, const text *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+static text *
+copy_text(const text *t)
+{
+	return t ? cstring_to_text_with_len(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) : NULL;
+}
+
+/* Scopes of a draft, from the one-entry cache when the stream repeats. */
+static Datum
+builder_scopes(DraftTupleBuilder *b, const text *thread_id, const text *run_id)
+{
+	MemoryContext old;
+
+	if (b->scopes_valid && texts_equal(b->scopes_thread, thread_id) &&
+		texts_equal(b->scopes_run, run_id))
+		return b->scopes;
+
+	if (b->scopes_valid)
+	{
+		pfree(b->scopes_thread);
+		if (b->scopes_run)
+			pfree(b->scopes_run);
+		pfree(DatumGetPointer(b->scopes));
+		b->scopes_valid = false;
+	}
+	old = MemoryContextSwitchTo(b->mcxt);
+	b->scopes_thread = copy_text(thread_id);
+	b->scopes_run = copy_text(run_id);
+	b->scopes = build_scopes(thread_id, run_id);
+	b->scopes_valid = true;
+	MemoryContextSwitchTo(old);
+	return b->scopes;
+}
+
+static void
+set_text(Datum *values, bool *nulls, int col, const text *t)
+{
+	nulls[col] = (t == NULL);
+	values[col] = PointerGetDatum(t);
+}
+
+/* Column values of one draft, ready for heap_form_tuple/tuplestore. */
+void
+draft_to_values(DraftTupleBuilder *b, const NormalizeContext *ctx,
+				const CanonicalDraft *draft, Datum *values, bool *nulls)
+{
+	memset(nulls, 0, sizeof(bool) * DRAFT_NATTS);
+	values[COL_FIDELITY] = ObjectIdGetDatum(b->fidelity_oids[draft->fidelity]);
+	values[COL_EVENT_KIND] = b->kind_texts[draft->kind];
+	values[COL_SCOPES] = builder_scopes(b, draft->thread_id, draft->run_id);
+	set_text(values, nulls, COL_THREAD_ID, draft->thread_id);
+	set_text(values, nulls, COL_RUN_ID, draft->run_id);
+	values[COL_PAYLOAD] = draft->payload;
+	set_text(values, nulls, COL_CAUSATION_ID, NULL);
+	set_text(values, nulls, COL_CORRELATION_ID, draft->correlation_id);
+	set_text(values, nulls, COL_ORIGIN, ctx->origin);
+	values[COL_VISIBILITY] = ObjectIdGetDatum(b->visibility_oids[draft->visibility]);
+	values[COL_SCHEMA_VERSION] = Int32GetDatum(1);
+}
+
+/* ------------------------------------------------------------------------
+ * durable_sink.validate_draft(draft): SPEC §4 rules on a draft built by a
+ * writer other than the normalizer.
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct ScopeSeen
+{
+	bool		seen;
+	const char *id;
+	int			len;
+} ScopeSeen;
+
+static const char *
+scope_family_id_key(const JsonbValue *scope_type, int index)
+{
+	if (jbv_string_equals(scope_type, "thread"))
+		return "thread_id";
+	if (jbv_string_equals(scope_type, "run"))
+		return "run_id";
+	invalid_draft(psprintf("member \"scope_type\" of scope %d must be \"thread\" or \"run\"",
+						   index), NULL);
+}
+
+/*
+ * Check one scope object and record it; a second scope of a family is a
+ * repeat (same id) or a second family member (different id).
+ */
+static void
+check_scope(JsonbValue *scope, int index, ScopeSeen *thread, ScopeSeen *run)
+{
+	JsonbValue	scope_type;
+	JsonbValue	id;
+	const char *id_key;
+	ScopeSeen  *seen;
+
+	if (!jbv_is_object(scope))
+		invalid_draft(psprintf("scope %d must be an object", index), NULL);
+	if (!jsonb_member(scope->val.binary.data, "scope_type", &scope_type) ||
+		scope_type.type != jbvString)
+		invalid_draft(psprintf("member \"scope_type\" of scope %d must be a string",
+							   index), NULL);
+	id_key = scope_family_id_key(&scope_type, index);
+	if (!jsonb_member(scope->val.binary.data, id_key, &id) || id.type != jbvString)
+		invalid_draft(psprintf("member \"%s\" of scope %d must be a string",
+							   id_key, index), NULL);
+	if (text_is_blank(id.val.string.val, id.val.string.len))
+		invalid_draft(psprintf("member \"%s\" of scope %d must not be blank",
+							   id_key, index), NULL);
+
+	seen = (id_key[0] == 't') ? thread : run;
+	if (seen->seen)
+	{
+		if (seen->len == id.val.string.len &&
+			memcmp(seen->id, id.val.string.val, seen->len) == 0)
+			invalid_draft(psprintf("scope %d repeats an earlier scope", index), NULL);
+		invalid_draft(psprintf("scope %d is a second \"%s\" scope", index,
+							   id_key[0] == 't' ? "thread" : "run"), NULL);
+	}
+	seen->seen = true;
+	seen->id = id.val.string.val;
+	seen->len = id.val.string.len;
+}
+
+/* Derived id column: must be NULL or equal to the scope's id. */
+static void
+derive_id_column(Datum *values, bool *nulls, int col, const char *name,
+				 const ScopeSeen *scope)
+{
+	text	   *given = nulls[col] ? NULL : DatumGetTextPP(values[col]);
+
+	if (given != NULL &&
+		(!scope->seen || (int) VARSIZE_ANY_EXHDR(given) != scope->len ||
+		 memcmp(VARDATA_ANY(given), scope->id, scope->len) != 0))
+		invalid_draft(psprintf("member \"%s\" does not match the scopes", name),
+					  "thread_id and run_id are derived from scopes; pass NULL or the scope's id.");
+	nulls[col] = !scope->seen;
+	if (scope->seen)
+		values[col] = PointerGetDatum(cstring_to_text_with_len(scope->id, scope->len));
+}
+
+static void
+require_not_null(const bool *nulls, int col, const char *name)
+{
+	if (nulls[col])
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("invalid canonical event draft: member \"%s\" must not be null", name)));
+}
+
+static void
+require_not_blank(Datum *values, int col, const char *name)
+{
+	if (text_datum_is_blank(DatumGetTextPP(values[col])))
+		invalid_draft(psprintf("member \"%s\" must not be blank", name), NULL);
+}
+
+Datum
+durable_sink_validate_draft(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader rec;
+	TupleDesc	tupdesc;
+	HeapTupleData tuple;
+	Datum		values[DRAFT_NATTS];
+	bool		nulls[DRAFT_NATTS];
+	Jsonb	   *scopes;
+	ScopeSeen	thread = {0};
+	ScopeSeen	run = {0};
+	int			nscopes;
+	int			i;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("draft must not be null")));
+	rec = PG_GETARG_HEAPTUPLEHEADER(0);
+	tupdesc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(rec),
+									 HeapTupleHeaderGetTypMod(rec));
+	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = rec;
+	heap_deform_tuple(&tuple, tupdesc, values, nulls);
+
+	require_not_null(nulls, COL_FIDELITY, "fidelity");
+	require_not_null(nulls, COL_EVENT_KIND, "event_kind");
+	require_not_null(nulls, COL_SCOPES, "scopes");
+	require_not_null(nulls, COL_PAYLOAD, "payload");
+	require_not_null(nulls, COL_ORIGIN, "origin");
+	require_not_null(nulls, COL_VISIBILITY, "visibility");
+	require_not_null(nulls, COL_SCHEMA_VERSION, "schema_version");
+
+	require_not_blank(values, COL_EVENT_KIND, "event_kind");
+	require_not_blank(values, COL_ORIGIN, "origin");
+	if (DatumGetInt32(values[COL_SCHEMA_VERSION]) <= 0)
+		invalid_draft("member \"schema_version\" must be greater than 0", NULL);
+
+	scopes = DatumGetJsonbP(values[COL_SCOPES]);
+	if (!JB_ROOT_IS_ARRAY(scopes) || JB_ROOT_IS_SCALAR(scopes) ||
+		JB_ROOT_COUNT(scopes) == 0)
+		invalid_draft("member \"scopes\" must be a non-empty array", NULL);
+	nscopes = JB_ROOT_COUNT(scopes);
+	for (i = 0; i < nscopes; i++)
+		check_scope(getIthJsonbValueFromContainer(&scopes->root, i), i, &thread, &run);
+
+	derive_id_column(values, nulls, COL_THREAD_ID, "thread_id", &thread);
+	derive_id_column(values, nulls, COL_RUN_ID, "run_id", &run);
+
+	ReleaseTupleDesc(tupdesc);
+	tupdesc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(HeapTupleHeaderGetTypeId(rec),
+														 HeapTupleHeaderGetTypMod(rec)));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

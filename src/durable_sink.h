@@ -1,0 +1,180 @@
+/*
+ * durable_sink.h
+ *     Types shared by the modules of the durable_sink extension.
+ *
+ * Module map (one SPEC concern per file):
+ *   text_util.c      blank/trim (Unicode White_Space), counts, SHA-256
+ *   event_validate.c SPEC §2   wire-format validation of agent events
+ *   draft.c          SPEC §3/§4 context and draft validation, draft tuples
+ *   event_mapping.c  SPEC §5/§7 mapping of one event, permission companion
+ *   run_state.c      SPEC §6   per-run lifecycle state
+ *   compaction.c     SPEC §8   context-compaction observation and facts
+ *   state_access.c   saved SPI plans run as the extension owner
+ *   normalize.c      SPEC §9/§11 SQL entry points normalize / normalize_many
+ */
+#ifndef DURABLE_SINK_H
+#define DURABLE_SINK_H
+
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+
+/* SPEC §4 fidelity classes, in enum declaration order. */
+typedef enum FidelityClass
+{
+	FIDELITY_OBSERVED,
+	FIDELITY_COMMITTED,
+	FIDELITY_DOMAIN,
+	FIDELITY_CONTROL,
+	FIDELITY_COUNT
+} FidelityClass;
+
+/* SPEC §4 visibilities, in enum declaration order. */
+typedef enum Visibility
+{
+	VISIBILITY_PUBLIC,
+	VISIBILITY_INTERNAL,
+	VISIBILITY_AUDIT,
+	VISIBILITY_SENSITIVE,
+	VISIBILITY_COUNT
+} Visibility;
+
+/* SPEC §2 event types. */
+typedef enum AgentEventType
+{
+	AET_RUN_START,
+	AET_RUN_FINISH,
+	AET_TEXT_DELTA,
+	AET_REASONING_DELTA,
+	AET_REASONING_ENCRYPTED_VALUE,
+	AET_TOOL_CALL_START,
+	AET_TOOL_CALL_DELTA,
+	AET_TOOL_CALL_READY,
+	AET_TOOL_CALL_DONE,
+	AET_TOOL_CALL_STREAM_DELTA,
+	AET_TOOL_CALL_RESUMED,
+	AET_TOOL_CALL_CANCEL,
+	AET_STREAM_RESET,
+	AET_STEP_START,
+	AET_STEP_END,
+	AET_INFERENCE_COMPLETE,
+	AET_MESSAGES_SNAPSHOT,
+	AET_ACTIVITY_SNAPSHOT,
+	AET_ACTIVITY_DELTA,
+	AET_STATE_SNAPSHOT,
+	AET_STATE_DELTA,
+	AET_ERROR,
+	AET_COUNT
+} AgentEventType;
+
+/* Every canonical event kind the normalizer produces (SPEC §5, §7, §8). */
+typedef enum CanonicalKind
+{
+	CK_RUN_STARTED,
+	CK_RUN_RESUMED,
+	CK_RUN_FINISHED,
+	CK_RUN_SUSPENDED,
+	CK_RUN_CANCELLED,
+	CK_RUN_ERRORED,
+	CK_RUN_TERMINATED,
+	CK_TEXT_DELTA_OBSERVED,
+	CK_REASONING_DELTA_OBSERVED,
+	CK_REASONING_ENCRYPTED_VALUE_OBSERVED,
+	CK_TOOL_CALL_STARTED,
+	CK_TOOL_CALL_DELTA_OBSERVED,
+	CK_TOOL_CALL_READY,
+	CK_TOOL_CALL_DONE,
+	CK_TOOL_CALL_SUSPENDED,
+	CK_TOOL_CALL_REJECTED,
+	CK_TOOL_CALL_TIMED_OUT,
+	CK_TOOL_CALL_STREAM_DELTA_OBSERVED,
+	CK_TOOL_CALL_RESUMED,
+	CK_TOOL_CALL_CANCELLED,
+	CK_STREAM_RESET,
+	CK_STEP_STARTED,
+	CK_STEP_ENDED,
+	CK_INFERENCE_COMPLETE,
+	CK_MESSAGES_SNAPSHOT_OBSERVED,
+	CK_ACTIVITY_SNAPSHOT_OBSERVED,
+	CK_ACTIVITY_DELTA_OBSERVED,
+	CK_STATE_SNAPSHOT_OBSERVED,
+	CK_STATE_DELTA_OBSERVED,
+	CK_ERROR_RECORDED,
+	CK_TOOL_PERMISSION_REQUESTED,
+	CK_CONTEXT_COMPACTION_STARTED,
+	CK_CONTEXT_COMPACTION_COMPLETED,
+	CK_CONTEXT_COMPACTION_FAILED,
+	CK_CONTEXT_COMPACTION_SKIPPED,
+	CK_CONTEXT_COMPACTION_CANCELLED,
+	CK_COUNT
+} CanonicalKind;
+
+extern const char *const canonical_kind_names[CK_COUNT];
+
+/* SPEC §3: the stream an event came from. */
+typedef struct NormalizeContext
+{
+	text	   *thread_id;
+	text	   *run_id;
+	text	   *origin;
+	text	   *correlation_id;	/* NULL when not given */
+	bool		resumed;
+} NormalizeContext;
+
+/*
+ * One canonical event draft (SPEC §4) before it becomes a tuple.  origin,
+ * causation_id (NULL) and schema_version (1) are the same for every draft of
+ * one call and live in the NormalizeContext / the tuple builder.
+ */
+typedef struct CanonicalDraft
+{
+	FidelityClass fidelity;
+	CanonicalKind kind;
+	text	   *thread_id;		/* thread scope id */
+	text	   *run_id;			/* run scope id, NULL for thread-only facts */
+	Datum		payload;		/* jsonb */
+	text	   *correlation_id;	/* NULL when none */
+	Visibility	visibility;
+} CanonicalDraft;
+
+/* The drafts one event yields, in output order. */
+typedef struct DraftList
+{
+	int			count;
+	int			capacity;
+	CanonicalDraft *items;
+} DraftList;
+
+/* A validated agent event: its type plus the binary container. */
+typedef struct AgentEvent
+{
+	AgentEventType type;
+	JsonbContainer *root;
+	Datum		datum;			/* the event as passed, used as payload */
+} AgentEvent;
+
+/* draft.c */
+extern void draft_list_init(DraftList *list);
+extern CanonicalDraft *draft_list_push(DraftList *list);
+extern void context_validate(const NormalizeContext *ctx);
+extern void draft_check_scope_ids(const CanonicalDraft *draft);
+
+/* event_validate.c */
+extern void event_validate(Jsonb *event, AgentEvent *out);
+
+/* event_mapping.c */
+extern bool event_map(const AgentEvent *event, const NormalizeContext *ctx,
+					  CanonicalDraft *draft);
+extern bool event_permission_companion(const AgentEvent *event,
+									   const NormalizeContext *ctx,
+									   CanonicalDraft *draft);
+
+/* run_state.c */
+extern bool run_state_record_start(text *run_id);
+extern bool run_state_record_finish(text *run_id);
+
+/* compaction.c */
+extern void compaction_observe(const AgentEvent *event,
+							   const NormalizeContext *ctx, DraftList *out);
+
+#endif							/* DURABLE_SINK_H */

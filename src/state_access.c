@@ -1,0 +1,93 @@
+/*
+ * state_access.c
+ *     The one way the extension reads and writes its state tables.
+ *
+ * Statements are prepared once per backend (SPI_prepare + SPI_keepplan), so
+ * a call never parses SQL; the plan cache re-plans them if the tables change.
+ * Every statement is fully schema-qualified, operators included, because it
+ * runs with the caller's search_path but as the extension owner: callers
+ * need EXECUTE on the functions, not privileges on the state tables.  The
+ * user switch is undone by transaction/subtransaction abort on error.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_namespace.h"
+#include "miscadmin.h"
+#include "utils/syscache.h"
+
+#include "state_access.h"
+
+static Oid
+extension_schema_owner(void)
+{
+	HeapTuple	tuple;
+	Oid			owner;
+
+	tuple = SearchSysCache1(NAMESPACENAME, CStringGetDatum("durable_sink"));
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_SCHEMA),
+				 errmsg("schema \"durable_sink\" does not exist"),
+				 errhint("Run CREATE EXTENSION durable_sink.")));
+	owner = ((Form_pg_namespace) GETSTRUCT(tuple))->nspowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+void
+state_access_begin(StateAccess *access)
+{
+	Oid			owner = extension_schema_owner();
+	MemoryContext caller_context = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "durable_sink: SPI_connect failed");
+	/* What the caller builds between begin and end must outlive SPI_finish. */
+	MemoryContextSwitchTo(caller_context);
+	GetUserIdAndSecContext(&access->saved_userid, &access->saved_sec_context);
+	SetUserIdAndSecContext(owner, access->saved_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+state_access_end(StateAccess *access)
+{
+	SetUserIdAndSecContext(access->saved_userid, access->saved_sec_context);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "durable_sink: SPI_finish failed");
+}
+
+/* Run plan (preparing it on first use); returns the rows processed. */
+uint64
+state_exec(StatePlan *plan, Datum *values, const char *nulls)
+{
+	int			rc;
+
+	if (plan->plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(plan->sql, plan->nargs, plan->argtypes);
+
+		if (prepared == NULL)
+			elog(ERROR, "durable_sink: SPI_prepare failed for \"%s\": %s",
+				 plan->sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(prepared) != 0)
+			elog(ERROR, "durable_sink: SPI_keepplan failed");
+		plan->plan = prepared;
+	}
+	rc = SPI_execute_plan(plan->plan, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "durable_sink: state statement failed: %s",
+			 SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* Column (1-based) of the first row the last state_exec returned. */
+Datum
+state_result_value(int column, bool *isnull)
+{
+	if (SPI_processed == 0 || SPI_tuptable == NULL)
+		elog(ERROR, "durable_sink: state statement returned no row");
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, isnull);
+}
