@@ -1,0 +1,74 @@
+# scripts/lib.sh — shared set-up for demo.sh, test.sh and the benchmarks.
+# Source it; every function is safe to call on a brand-new Debian 12 machine.
+
+set -euo pipefail
+
+DS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_MAJOR=${PG_MAJOR:-15}
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+DS_PORT=${DS_PORT:-54329}
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# Run a command with root rights (we are root in CI; developers have sudo).
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# The server refuses to run as root: as root, use the postgres account.
+pg_user() {
+    if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi
+}
+as_pg_user() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# Install what building and testing need, from Debian packages, if missing.
+ensure_deps() {
+    local missing=()
+    [ -x "$PG_BIN/initdb" ] || missing+=("postgresql-$PG_MAJOR")
+    [ -f "/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/makefiles/pgxs.mk" ] \
+        || missing+=("postgresql-server-dev-$PG_MAJOR")
+    command -v make >/dev/null || missing+=(make)
+    command -v gcc >/dev/null || missing+=(gcc)
+    command -v python3 >/dev/null || missing+=(python3)
+    perl -MIPC::Run -e1 2>/dev/null || missing+=(libipc-run-perl)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        as_root apt-get update -q
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    id postgres >/dev/null 2>&1 || { log "no postgres account"; exit 1; }
+}
+
+# Build warning-free (-Werror) and install into the server's directories.
+build_install() {
+    log "building durable_sink (-Wall -Wextra -Werror)"
+    make -C "$DS_ROOT" -s clean
+    make -C "$DS_ROOT" -s PG_CONFIG="$PG_BIN/pg_config" \
+        EXTRA_CFLAGS=-Werror >/dev/null
+    as_root make -C "$DS_ROOT" -s PG_CONFIG="$PG_BIN/pg_config" install >/dev/null
+}
+
+# Start a throwaway cluster (trust auth, unix socket in its own directory)
+# and export the libpq variables for it.  stop_cluster undoes it.
+start_cluster() {
+    DS_PGDIR=$(mktemp -d /tmp/durable_sink_pg.XXXXXX)
+    chown "$(pg_user)" "$DS_PGDIR"
+    chmod 755 "$DS_PGDIR"
+    log "starting a throwaway cluster in $DS_PGDIR (port $DS_PORT)"
+    as_pg_user "$PG_BIN/initdb" -D "$DS_PGDIR/data" -A trust -U postgres \
+        --no-sync >/dev/null
+    as_pg_user "$PG_BIN/pg_ctl" -D "$DS_PGDIR/data" -l "$DS_PGDIR/server.log" -w \
+        -o "-p $DS_PORT -k $DS_PGDIR -c listen_addresses='' -c fsync=off -c max_prepared_transactions=4" \
+        start >/dev/null
+    export PGHOST=$DS_PGDIR PGPORT=$DS_PORT PGUSER=postgres PGDATABASE=postgres
+}
+
+stop_cluster() {
+    if [ -n "${DS_PGDIR:-}" ] && [ -d "$DS_PGDIR/data" ]; then
+        as_pg_user "$PG_BIN/pg_ctl" -D "$DS_PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true
+        rm -rf "$DS_PGDIR"
+    fi
+}

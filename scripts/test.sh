@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# scripts/test.sh — the full test suite on a fresh machine:
+# installs dependencies, builds with -Werror, installs, starts a throwaway
+# cluster and runs `make installcheck` (pg_regress, isolation specs, TAP).
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ensure_deps
+build_install
+trap stop_cluster EXIT
+start_cluster
+
+# The suites write results next to the sources, and the TAP tests start
+# their own servers (never as root): run them from a copy the
+# unprivileged user owns.
+work=$DS_PGDIR/src
+mkdir "$work"
+tar -C "$DS_ROOT" --exclude=.git -cf - . | tar -C "$work" -xf -
+chown -R "$(pg_user)" "$work"
+
+log "running make installcheck"
+set +e
+as_pg_user env PATH="$PG_BIN:$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" \
+    make -C "$work" PG_CONFIG="$PG_BIN/pg_config" installcheck 2>&1 | tee "$DS_PGDIR/check.log"
+status=${PIPESTATUS[0]}
+set -e
+
+for diffs in "$work/regression.diffs" "$work/output_iso/regression.diffs"; do
+    if [ -s "$diffs" ]; then
+        log "differences in $diffs"
+        cat "$diffs"
+    fi
+done
+for tap_log in "$work"/tmp_check/log/*; do
+    [ "$status" -ne 0 ] && [ -f "$tap_log" ] && { log "$tap_log"; tail -n 50 "$tap_log"; }
+done
+
+passed=$(grep -Ec '\.\.\. ok|^t/.* ok$' "$DS_PGDIR/check.log" || true)
+failed=$(grep -Ec '\.\.\. FAILED|^t/.* (Dubious|Failed)|^not ok' "$DS_PGDIR/check.log" || true)
+[ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+echo "durable_sink tests: $passed passed, $failed failed"
+exit "$status"
