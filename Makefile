@@ -25,3 +25,6 @@ PG_CFLAGS   = -Wall -Wextra $(EXTRA_CFLAGS)
 PG_CONFIG  ?= pg_config
 PGXS       := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: rebuild every object when a header changes.
+$(OBJS): $(wildcard src/*.h)

@@ -92,6 +92,9 @@ SELECT count(*) AS state_rows_for_th_single FROM durable_sink.compaction_state W
 SELECT * FROM pg_temp.snap('th-other', '{"total_compactions":1,"boundaries":[{"task_id":"task-1","boundary_message_id":"msg-9","summary":"## Summary\nall good","pre_tokens":50000,"post_tokens":4000,"timestamp_ms":1500}]}');
 SELECT thread_id, total_compactions, in_flight_task_id, in_flight_boundary_message_id
 FROM durable_sink.compaction_state ORDER BY thread_id;
-SELECT s.thread_id, f.fact, count(*)
-FROM durable_sink.compaction_fingerprint f JOIN durable_sink.compaction_state s USING (thread_key)
-GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT thread_id, cardinality(fingerprints) AS facts_remembered
+FROM durable_sink.compaction_state ORDER BY 1;
+-- The digests are sha256(set || NUL || fingerprint), e.g. th-e's cancellation:
+SELECT sha256(convert_to('cancelled', 'UTF8') || '\x00'::bytea || convert_to('cancelled/task-x/bm-x', 'UTF8'))
+       = ANY (fingerprints) AS cancelled_task_x_remembered
+FROM durable_sink.compaction_state WHERE thread_id = 'th-e';

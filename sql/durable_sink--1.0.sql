@@ -52,33 +52,26 @@ CREATE TABLE durable_sink.run_state (
 COMMENT ON TABLE durable_sink.run_state IS
     'Per-run lifecycle state (SPEC §6): starts > 0 means the run is known; finished refers to the current activation. run_key = sha256(run_id).';
 
--- SPEC §8: per-thread compaction observation.
+-- SPEC §8: per-thread compaction observation: T, the in-flight compaction
+-- and the four fingerprint sets, stored as one array of SHA-256 digests of
+-- '<set>', a zero byte, '<fingerprint>' (sets: completed, failed, skipped,
+-- cancelled).
 CREATE TABLE durable_sink.compaction_state (
     thread_key                       bytea   PRIMARY KEY,
     thread_id                        text    NOT NULL,
     total_compactions                numeric NOT NULL DEFAULT 0,   -- T
     in_flight_task_id                text,
     in_flight_boundary_message_id    text,
+    fingerprints                     bytea[] NOT NULL DEFAULT '{}',
     updated_at                       timestamptz NOT NULL DEFAULT pg_catalog.now(),
     CHECK (in_flight_boundary_message_id IS NULL OR in_flight_task_id IS NOT NULL)
 );
 COMMENT ON TABLE durable_sink.compaction_state IS
-    'Per-thread context-compaction observation (SPEC §8): T and the in-flight compaction. thread_key = sha256(thread_id).';
-
-CREATE TABLE durable_sink.compaction_fingerprint (
-    thread_key   bytea NOT NULL
-                 REFERENCES durable_sink.compaction_state (thread_key) ON DELETE CASCADE,
-    fact         text  NOT NULL CHECK (fact IN ('completed', 'failed', 'skipped', 'cancelled')),
-    fingerprint  bytea NOT NULL,            -- sha256 of the SPEC §8 fingerprint text
-    PRIMARY KEY (thread_key, fact, fingerprint)
-);
-COMMENT ON TABLE durable_sink.compaction_fingerprint IS
-    'The four fingerprint sets of each thread''s compaction observation (SPEC §8), stored as SHA-256 digests.';
+    'Per-thread context-compaction observation (SPEC §8). thread_key = sha256(thread_id); fingerprints = sha256(set || NUL || fingerprint) of every fact announced since the last reset.';
 
 -- pg_dump keeps the contents of extension-owned state tables.
 SELECT pg_catalog.pg_extension_config_dump('durable_sink.run_state', '');
 SELECT pg_catalog.pg_extension_config_dump('durable_sink.compaction_state', '');
-SELECT pg_catalog.pg_extension_config_dump('durable_sink.compaction_fingerprint', '');
 
 -- SPEC §10.  Plain SQL so the planner can inline it.
 CREATE FUNCTION durable_sink.should_persist(mode durable_sink.durability,
@@ -119,8 +112,7 @@ AS 'MODULE_PATHNAME', 'durable_sink_validate_draft';
 -- them by explicit GRANT (README, "Privileges").  The state tables are only
 -- ever written by the C code, which switches to the extension owner for that
 -- access (src/state_access.c), so callers need no privileges on them.
-REVOKE ALL ON durable_sink.run_state, durable_sink.compaction_state,
-              durable_sink.compaction_fingerprint FROM PUBLIC;
+REVOKE ALL ON durable_sink.run_state, durable_sink.compaction_state FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION
     durable_sink.normalize(jsonb, text, text, text, text, boolean),
     durable_sink.normalize_many(jsonb, text, text, text, text, boolean)

@@ -3,12 +3,13 @@
  *     SPEC §8: context-compaction facts derived from state_snapshot events
  *     whose snapshot.extensions.__context_compaction is present (S).
  *
- * The per-thread observation lives in durable_sink.compaction_state (T and
- * the in-flight compaction) and durable_sink.compaction_fingerprint (the
- * four fingerprint sets, as SHA-256 digests).  The thread's state row is
- * locked (SELECT ... FOR UPDATE) for the rest of the transaction before it
- * is read, so two sessions observing one thread serialize, and a fingerprint
- * is inserted with ON CONFLICT DO NOTHING, so no fact is emitted twice.
+ * The per-thread observation is one row of durable_sink.compaction_state:
+ * T, the in-flight compaction, and the four fingerprint sets as one array
+ * of SHA-256 digests of "<set>\0<fingerprint>".  The row is locked
+ * (SELECT ... FOR UPDATE) before it is read and kept locked until the
+ * transaction ends, so two sessions observing one thread serialize and the
+ * second sees what the first committed: no fact is emitted twice.  A
+ * snapshot that changes nothing costs that one statement.
  */
 #include "postgres.h"
 
@@ -16,7 +17,9 @@
 
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
 
@@ -40,17 +43,21 @@ typedef struct Observation
 	JsonbContainer *s;			/* __context_compaction */
 	uint64		total;			/* T */
 	InFlight	remembered;
+	Datum	   *fingerprints;	/* bytea digests, see fingerprint_is_new */
+	int			nfingerprints;
+	int			fingerprints_capacity;
 	bool		dirty;			/* state row needs an UPDATE */
 } Observation;
 
-static StatePlan ensure_state_plan = {
+static StatePlan create_state_plan = {
 	"INSERT INTO durable_sink.compaction_state (thread_key, thread_id) "
 	"VALUES ($1, $2) ON CONFLICT (thread_key) DO NOTHING",
 	2, {BYTEAOID, TEXTOID}, NULL
 };
 
 static StatePlan lock_state_plan = {
-	"SELECT total_compactions, in_flight_task_id, in_flight_boundary_message_id "
+	"SELECT total_compactions, in_flight_task_id, in_flight_boundary_message_id, "
+	"       fingerprints "
 	"FROM durable_sink.compaction_state "
 	"WHERE thread_key OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 	1, {BYTEAOID}, NULL
@@ -59,21 +66,10 @@ static StatePlan lock_state_plan = {
 static StatePlan update_state_plan = {
 	"UPDATE durable_sink.compaction_state "
 	"SET total_compactions = $2, in_flight_task_id = $3, "
-	"    in_flight_boundary_message_id = $4, updated_at = pg_catalog.now() "
+	"    in_flight_boundary_message_id = $4, fingerprints = $5, "
+	"    updated_at = pg_catalog.now() "
 	"WHERE thread_key OPERATOR(pg_catalog.=) $1",
-	4, {BYTEAOID, NUMERICOID, TEXTOID, TEXTOID}, NULL
-};
-
-static StatePlan forget_fingerprints_plan = {
-	"DELETE FROM durable_sink.compaction_fingerprint "
-	"WHERE thread_key OPERATOR(pg_catalog.=) $1",
-	1, {BYTEAOID}, NULL
-};
-
-static StatePlan add_fingerprint_plan = {
-	"INSERT INTO durable_sink.compaction_fingerprint (thread_key, fact, fingerprint) "
-	"VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-	3, {BYTEAOID, TEXTOID, BYTEAOID}, NULL
+	5, {BYTEAOID, NUMERICOID, TEXTOID, TEXTOID, BYTEAARRAYOID}, NULL
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -168,21 +164,44 @@ array_object(JsonbContainer *array, int i)
 /* ------------------------------------------------------- state and facts */
 
 /*
- * Records fingerprint in the fact's set; true when it was new.  Stored as
- * its SHA-256 so that arbitrarily long ids fit the primary key.
+ * Records fingerprint in the set of fact; true when it was new.  The sets
+ * hold SHA-256 digests of "<fact>\0<fingerprint>", so arbitrarily long ids
+ * cost 32 bytes each.
  */
 static bool
 fingerprint_is_new(Observation *obs, const char *fact, const char *fingerprint)
 {
+	StringInfoData tagged;
 	bytea	   *digest = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
-	Datum		args[3];
+	int			i;
 
+	initStringInfo(&tagged);
+	appendStringInfoString(&tagged, fact);
+	appendStringInfoChar(&tagged, '\0');
+	appendStringInfoString(&tagged, fingerprint);
 	SET_VARSIZE(digest, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
-	sha256_digest(fingerprint, strlen(fingerprint), (uint8 *) VARDATA(digest));
-	args[0] = PointerGetDatum(obs->thread_key);
-	args[1] = CStringGetTextDatum(fact);
-	args[2] = PointerGetDatum(digest);
-	return state_exec(&add_fingerprint_plan, args, NULL) == 1;
+	sha256_digest(tagged.data, tagged.len, (uint8 *) VARDATA(digest));
+	pfree(tagged.data);
+
+	for (i = 0; i < obs->nfingerprints; i++)
+	{
+		if (memcmp(VARDATA_ANY(DatumGetPointer(obs->fingerprints[i])),
+				   VARDATA(digest), PG_SHA256_DIGEST_LENGTH) == 0)
+		{
+			pfree(digest);
+			return false;
+		}
+	}
+	if (obs->nfingerprints == obs->fingerprints_capacity)
+	{
+		obs->fingerprints_capacity = Max(8, obs->fingerprints_capacity * 2);
+		obs->fingerprints = obs->fingerprints ?
+			repalloc(obs->fingerprints, sizeof(Datum) * obs->fingerprints_capacity) :
+			palloc(sizeof(Datum) * obs->fingerprints_capacity);
+	}
+	obs->fingerprints[obs->nfingerprints++] = PointerGetDatum(digest);
+	obs->dirty = true;
+	return true;
 }
 
 /* Start a fact payload: the object with thread_id already in it. */
@@ -221,39 +240,60 @@ emit_fact(Observation *obs, CanonicalKind kind, JsonbParseState **state)
 	draft->visibility = VISIBILITY_INTERNAL;
 }
 
+/* Copy of the fingerprint digests of the locked row into obs. */
+static void
+load_fingerprints(Observation *obs, Datum array)
+{
+	Datum	   *digests;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	deconstruct_array(DatumGetArrayTypeP(array), BYTEAOID, -1, false, TYPALIGN_INT,
+					  &digests, &nulls, &n);
+	obs->fingerprints_capacity = Max(8, n);
+	obs->fingerprints = palloc(sizeof(Datum) * obs->fingerprints_capacity);
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i] || VARSIZE_ANY_EXHDR(DatumGetPointer(digests[i])) != PG_SHA256_DIGEST_LENGTH)
+			elog(ERROR, "durable_sink: malformed fingerprint in compaction_state");
+		obs->fingerprints[i] = datumCopy(digests[i], false, -1);
+	}
+	obs->nfingerprints = n;
+}
+
+/* Lock the thread's row (creating it on first sight) and read it. */
 static void
 load_observation(Observation *obs)
 {
 	Datum		args[2] = {PointerGetDatum(obs->thread_key),
 	PointerGetDatum(obs->ctx->thread_id)};
 	bool		isnull;
-	Datum		total;
-	Datum		task;
-	Datum		bmid;
+	Datum		value;
 	char	   *digits;
 
-	state_exec(&ensure_state_plan, args, NULL);
-	if (state_exec(&lock_state_plan, args, NULL) != 1)
-		elog(ERROR, "durable_sink: compaction state row vanished");
-	total = state_result_value(1, &isnull);
-	digits = DatumGetCString(DirectFunctionCall1(numeric_out, total));
+	if (state_exec(&lock_state_plan, args, NULL) == 0)
+	{
+		state_exec(&create_state_plan, args, NULL);
+		if (state_exec(&lock_state_plan, args, NULL) != 1)
+			elog(ERROR, "durable_sink: compaction state row vanished");
+	}
+	value = state_result_value(1, &isnull);
+	digits = DatumGetCString(DirectFunctionCall1(numeric_out, value));
 	obs->total = strtoull(digits, NULL, 10);
-	obs->remembered.task_id = NULL;
-	obs->remembered.boundary_message_id = NULL;
-	task = state_result_value(2, &isnull);
-	if (!isnull)
-		obs->remembered.task_id = TextDatumGetCString(task);
-	bmid = state_result_value(3, &isnull);
-	if (!isnull)
-		obs->remembered.boundary_message_id = TextDatumGetCString(bmid);
+	value = state_result_value(2, &isnull);
+	obs->remembered.task_id = isnull ? NULL : TextDatumGetCString(value);
+	value = state_result_value(3, &isnull);
+	obs->remembered.boundary_message_id = isnull ? NULL : TextDatumGetCString(value);
+	load_fingerprints(obs, state_result_value(4, &isnull));
 }
 
 static void
 save_observation(Observation *obs)
 {
 	char		digits[32];
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 	snprintf(digits, sizeof(digits), "%" PRIu64, obs->total);
 	args[0] = PointerGetDatum(obs->thread_key);
@@ -266,6 +306,8 @@ save_observation(Observation *obs)
 		nulls[2] = 'n';
 	if (obs->remembered.boundary_message_id == NULL)
 		nulls[3] = 'n';
+	args[4] = PointerGetDatum(construct_array(obs->fingerprints, obs->nfingerprints,
+											  BYTEAOID, -1, false, TYPALIGN_INT));
 	state_exec(&update_state_plan, args, nulls);
 }
 
@@ -285,12 +327,11 @@ static void
 step_reset_after_clear(Observation *obs)
 {
 	uint64		total = member_count_or(obs->s, "total_compactions", obs->total);
-	Datum		args[1] = {PointerGetDatum(obs->thread_key)};
 
 	if (total < obs->total)
 	{
 		forget_in_flight(obs);
-		state_exec(&forget_fingerprints_plan, args, NULL);
+		obs->nfingerprints = 0;
 	}
 	if (total != obs->total)
 		obs->dirty = true;

@@ -10,7 +10,7 @@
 
 #include "executor/spi.h"
 
-#define STATE_PLAN_MAX_ARGS 4
+#define STATE_PLAN_MAX_ARGS 8
 
 /* One statement, prepared on first use and kept for the backend's life. */
 typedef struct StatePlan
