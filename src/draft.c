@@ -129,17 +129,17 @@ invalid_draft(const char *message, const char *detail)
 }
 
 /*
- * SPEC §4 "every scope id is non-blank", for drafts the normalizer builds.
- * Context ids are checked up front; this catches the ids run_start and
- * run_finish carry themselves.
+ * SPEC §4 "every scope id is non-blank", for the drafts of run_start and
+ * run_finish, which are scoped by the ids inside the event (context ids
+ * are checked by context_validate).
  */
 void
-draft_check_scope_ids(const CanonicalDraft *draft)
+draft_check_event_scope_ids(const text *thread_id, const text *run_id)
 {
-	if (text_datum_is_blank(draft->thread_id))
+	if (text_datum_is_blank(thread_id))
 		invalid_draft("scope id of the \"thread\" scope must not be blank",
 					  "The event member \"thread_id\" is blank.");
-	if (draft->run_id != NULL && text_datum_is_blank(draft->run_id))
+	if (text_datum_is_blank(run_id))
 		invalid_draft("scope id of the \"run\" scope must not be blank",
 					  "The event member \"run_id\" is blank.");
 }

@@ -151,13 +151,44 @@ typedef struct AgentEvent
 	AgentEventType type;
 	JsonbContainer *root;
 	Datum		datum;			/* the event as passed, used as payload */
+	text	   *own_thread_id;	/* run_start/run_finish: the event's ids */
+	text	   *own_run_id;
 } AgentEvent;
+
+/*
+ * The arguments of one normalization, wherever they come from (SQL
+ * function arguments, columns of a captured row).
+ */
+typedef struct NormalizeInput
+{
+	Datum		event;
+	bool		event_isnull;
+	Datum		thread_id;
+	bool		thread_id_isnull;
+	Datum		run_id;
+	bool		run_id_isnull;
+	Datum		origin;
+	bool		origin_isnull;
+	Datum		correlation_id;
+	bool		correlation_id_isnull;
+	bool		resumed;
+	bool		resumed_isnull;
+} NormalizeInput;
+
+/* normalize.c: the pipeline every entry point shares */
+extern void normalize_prepare(const NormalizeInput *input, NormalizeContext *ctx,
+							  AgentEvent *event);
+extern struct ErrorData *normalize_prepare_soft(const NormalizeInput *input,
+												NormalizeContext *ctx,
+												AgentEvent *event);
+extern void normalize_apply(const AgentEvent *event, const NormalizeContext *ctx,
+							bool derived_facts, DraftList *out);
 
 /* draft.c */
 extern void draft_list_init(DraftList *list);
 extern CanonicalDraft *draft_list_push(DraftList *list);
 extern void context_validate(const NormalizeContext *ctx);
-extern void draft_check_scope_ids(const CanonicalDraft *draft);
+extern void draft_check_event_scope_ids(const text *thread_id, const text *run_id);
 
 /* event_validate.c */
 extern void event_validate(Jsonb *event, AgentEvent *out);

@@ -8,8 +8,6 @@
  */
 #include "postgres.h"
 
-#include "utils/builtins.h"
-
 #include "durable_sink.h"
 #include "text_util.h"
 
@@ -41,17 +39,6 @@ static const FixedMapping fixed_mappings[AET_COUNT] = {
 	[AET_STATE_DELTA] = {CK_STATE_DELTA_OBSERVED, FIDELITY_OBSERVED},
 	[AET_ERROR] = {CK_ERROR_RECORDED, FIDELITY_COMMITTED},
 };
-
-/* A string member the validator has already checked, as text. */
-static text *
-validated_string_member(JsonbContainer *object, const char *key)
-{
-	JsonbValue	v;
-
-	if (!jsonb_member(object, key, &v) || v.type != jbvString)
-		elog(ERROR, "durable_sink: member \"%s\" should have been validated", key);
-	return cstring_to_text_with_len(v.val.string.val, v.val.string.len);
-}
 
 /* The JsonbValue of an object member, or NULL when absent or null. */
 static JsonbContainer *
@@ -109,10 +96,8 @@ map_run_lifecycle(const AgentEvent *event, const NormalizeContext *ctx,
 	CanonicalKind kind;
 
 	fill_public_draft(draft, event, ctx, CK_RUN_STARTED, FIDELITY_DOMAIN);
-	draft->thread_id = validated_string_member(event->root, "thread_id");
-	draft->run_id = validated_string_member(event->root, "run_id");
-	/* Validate the draft before touching state. */
-	draft_check_scope_ids(draft);
+	draft->thread_id = event->own_thread_id;
+	draft->run_id = event->own_run_id;
 
 	if (event->type == AET_RUN_START)
 	{

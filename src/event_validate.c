@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "mb/pg_wchar.h"
+#include "utils/builtins.h"
 
 #include "durable_sink.h"
 #include "text_util.h"
@@ -338,6 +339,17 @@ validate_members(JsonbContainer *object, const MemberRule *rules, const char *pa
 	}
 }
 
+/* A string member the rules have already checked, as text. */
+static text *
+validated_string(JsonbContainer *object, const char *key)
+{
+	JsonbValue	v;
+
+	if (!jsonb_member(object, key, &v) || v.type != jbvString)
+		elog(ERROR, "durable_sink: member \"%s\" should have been validated", key);
+	return cstring_to_text_with_len(v.val.string.val, v.val.string.len);
+}
+
 static const EventTypeRules *
 lookup_event_type(const JsonbValue *event_type)
 {
@@ -382,4 +394,11 @@ event_validate(Jsonb *event, AgentEvent *out)
 
 	out->type = type_rules->type;
 	out->root = &event->root;
+	out->own_thread_id = NULL;
+	out->own_run_id = NULL;
+	if (out->type == AET_RUN_START || out->type == AET_RUN_FINISH)
+	{
+		out->own_thread_id = validated_string(&event->root, "thread_id");
+		out->own_run_id = validated_string(&event->root, "run_id");
+	}
 }

@@ -39,66 +39,128 @@ null_argument(const char *name)
 }
 
 static text *
-required_text_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+required_text(Datum value, bool isnull, const char *name)
 {
-	if (PG_ARGISNULL(argno))
+	if (isnull)
 		null_argument(name);
-	return PG_GETARG_TEXT_PP(argno);
+	return DatumGetTextPP(value);
 }
 
 /*
- * SPEC §9 argument rules, SPEC §3 context validation and SPEC §2 event
- * validation, in that order.  Nothing has been changed when this raises.
+ * Everything that can reject the input, before anything is changed: SPEC
+ * §9 argument rules, §3 context validation, §2 event validation and the §4
+ * scope ids of run_start/run_finish.  Raises 22004 or 22023.
  */
-static void
-read_arguments(FunctionCallInfo fcinfo, NormalizeContext *ctx, AgentEvent *event)
+void
+normalize_prepare(const NormalizeInput *input, NormalizeContext *ctx, AgentEvent *event)
 {
-	Datum		raw;
 	Jsonb	   *jb;
 
-	if (PG_ARGISNULL(ARG_EVENT))
+	if (input->event_isnull)
 		null_argument("event");
-	ctx->thread_id = required_text_arg(fcinfo, ARG_THREAD_ID, "thread_id");
-	ctx->run_id = required_text_arg(fcinfo, ARG_RUN_ID, "run_id");
-	ctx->origin = required_text_arg(fcinfo, ARG_ORIGIN, "origin");
-	ctx->correlation_id = PG_ARGISNULL(ARG_CORRELATION_ID) ? NULL :
-		PG_GETARG_TEXT_PP(ARG_CORRELATION_ID);
-	if (PG_ARGISNULL(ARG_RESUMED))
+	ctx->thread_id = required_text(input->thread_id, input->thread_id_isnull, "thread_id");
+	ctx->run_id = required_text(input->run_id, input->run_id_isnull, "run_id");
+	ctx->origin = required_text(input->origin, input->origin_isnull, "origin");
+	ctx->correlation_id = input->correlation_id_isnull ? NULL :
+		DatumGetTextPP(input->correlation_id);
+	if (input->resumed_isnull)
 		null_argument("resumed");
-	ctx->resumed = PG_GETARG_BOOL(ARG_RESUMED);
+	ctx->resumed = input->resumed;
 	context_validate(ctx);
 
-	raw = PG_GETARG_DATUM(ARG_EVENT);
-	jb = DatumGetJsonbP(raw);
+	jb = DatumGetJsonbP(input->event);
 	event_validate(jb, event);
+	if (event->own_thread_id != NULL)
+		draft_check_event_scope_ids(event->own_thread_id, event->own_run_id);
+
 	/*
 	 * The payload is the datum as passed.  An out-of-line (TOASTed) datum
 	 * cannot live inside a composite value, so use its fetched copy.
 	 */
-	event->datum = VARATT_IS_EXTERNAL(DatumGetPointer(raw)) ? PointerGetDatum(jb) : raw;
+	event->datum = VARATT_IS_EXTERNAL(DatumGetPointer(input->event)) ?
+		PointerGetDatum(jb) : input->event;
 }
 
 /*
- * All drafts of one event, in output order: the mapped row, then (for
- * normalize_many) the permission companion and the compaction facts.
+ * normalize_prepare for callers that must not fail on bad input (the sink):
+ * returns the 22004/22023 error instead of raising it, NULL on success.
+ * Catching is safe here because those errors are only raised by the
+ * validation code above, which holds no locks, pins or other resources;
+ * every other error is re-thrown.
  */
+ErrorData *
+normalize_prepare_soft(const NormalizeInput *input, NormalizeContext *ctx, AgentEvent *event)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	ErrorData  *volatile error = NULL;
+
+	PG_TRY();
+	{
+		normalize_prepare(input, ctx, event);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller_context);
+		error = CopyErrorData();
+		if (error->sqlerrcode != ERRCODE_INVALID_PARAMETER_VALUE &&
+			error->sqlerrcode != ERRCODE_NULL_VALUE_NOT_ALLOWED)
+			PG_RE_THROW();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	return error;
+}
+
+/*
+ * All drafts of one prepared event, in output order: the mapped row, then
+ * (derived_facts) the permission companion and the compaction facts.
+ * Touches run state or compaction state where SPEC §6/§8 say so; cannot
+ * fail on input that normalize_prepare accepted.
+ */
+void
+normalize_apply(const AgentEvent *event, const NormalizeContext *ctx,
+				bool derived_facts, DraftList *out)
+{
+	CanonicalDraft draft;
+
+	draft_list_init(out);
+	if (event_map(event, ctx, &draft))
+		*draft_list_push(out) = draft;
+	if (!derived_facts)
+		return;
+	if (event_permission_companion(event, ctx, &draft))
+		*draft_list_push(out) = draft;
+	compaction_observe(event, ctx, out);
+}
+
+/* The NormalizeInput of a normalize/normalize_many call. */
+static void
+input_from_arguments(FunctionCallInfo fcinfo, NormalizeInput *input)
+{
+	input->event = PG_GETARG_DATUM(ARG_EVENT);
+	input->event_isnull = PG_ARGISNULL(ARG_EVENT);
+	input->thread_id = PG_GETARG_DATUM(ARG_THREAD_ID);
+	input->thread_id_isnull = PG_ARGISNULL(ARG_THREAD_ID);
+	input->run_id = PG_GETARG_DATUM(ARG_RUN_ID);
+	input->run_id_isnull = PG_ARGISNULL(ARG_RUN_ID);
+	input->origin = PG_GETARG_DATUM(ARG_ORIGIN);
+	input->origin_isnull = PG_ARGISNULL(ARG_ORIGIN);
+	input->correlation_id = PG_GETARG_DATUM(ARG_CORRELATION_ID);
+	input->correlation_id_isnull = PG_ARGISNULL(ARG_CORRELATION_ID);
+	input->resumed = PG_ARGISNULL(ARG_RESUMED) ? false : PG_GETARG_BOOL(ARG_RESUMED);
+	input->resumed_isnull = PG_ARGISNULL(ARG_RESUMED);
+}
+
 static void
 normalize_event(FunctionCallInfo fcinfo, bool derived_facts,
 				NormalizeContext *ctx, DraftList *out)
 {
+	NormalizeInput input;
 	AgentEvent	event;
-	CanonicalDraft draft;
 
-	read_arguments(fcinfo, ctx, &event);
-	draft_list_init(out);
-
-	if (event_map(&event, ctx, &draft))
-		*draft_list_push(out) = draft;
-	if (!derived_facts)
-		return;
-	if (event_permission_companion(&event, ctx, &draft))
-		*draft_list_push(out) = draft;
-	compaction_observe(&event, ctx, out);
+	input_from_arguments(fcinfo, &input);
+	normalize_prepare(&input, ctx, &event);
+	normalize_apply(&event, ctx, derived_facts, out);
 }
 
 /* durable_sink.normalize(...) → canonical_event_draft, or NULL */
