@@ -5,11 +5,11 @@
  *
  * The per-thread observation is one row of durable_sink.compaction_state:
  * T, the in-flight compaction, and the four fingerprint sets as one array
- * of SHA-256 digests of "<set>\0<fingerprint>".  The row is locked
- * (SELECT ... FOR UPDATE) before it is read and kept locked until the
- * transaction ends, so two sessions observing one thread serialize and the
- * second sees what the first committed: no fact is emitted twice.  A
- * snapshot that changes nothing costs that one statement.
+ * of SHA-256 digests of "<set>\0<fingerprint>".  The row is locked (by an
+ * ON CONFLICT DO UPDATE that returns it) before it is read and stays locked
+ * until the transaction ends, so two sessions observing one thread
+ * serialize and the second sees what the first committed: no fact is
+ * emitted twice.  A snapshot that changes nothing costs that one statement.
  */
 #include "postgres.h"
 
@@ -49,27 +49,35 @@ typedef struct Observation
 	bool		dirty;			/* state row needs an UPDATE */
 } Observation;
 
-static StatePlan create_state_plan = {
-	"INSERT INTO durable_sink.compaction_state (thread_key, thread_id) "
-	"VALUES ($1, $2) ON CONFLICT (thread_key) DO NOTHING",
-	2, {BYTEAOID, TEXTOID}, NULL
-};
-
+/*
+ * Both statements go through the primary key as ON CONFLICT arbiter, so no
+ * cached generic plan can ever fall back to a sequential scan (a plain
+ * SELECT/UPDATE by key can, when the plan was made while the table was
+ * empty).  The first one creates the row on first sight, or locks and
+ * returns it.
+ */
 static StatePlan lock_state_plan = {
-	"SELECT total_compactions, in_flight_task_id, in_flight_boundary_message_id, "
-	"       fingerprints "
-	"FROM durable_sink.compaction_state "
-	"WHERE thread_key OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-	1, {BYTEAOID}, NULL
+	.sql = "INSERT INTO durable_sink.compaction_state AS c (thread_key, thread_id) "
+		"VALUES ($1, $2) "
+		"ON CONFLICT (thread_key) DO UPDATE SET thread_id = EXCLUDED.thread_id "
+		"RETURNING c.total_compactions, c.in_flight_task_id, "
+		"          c.in_flight_boundary_message_id, c.fingerprints",
+	.nargs = 2,
+	.argtypes = {BYTEAOID, TEXTOID}
 };
 
-static StatePlan update_state_plan = {
-	"UPDATE durable_sink.compaction_state "
-	"SET total_compactions = $2, in_flight_task_id = $3, "
-	"    in_flight_boundary_message_id = $4, fingerprints = $5, "
-	"    updated_at = pg_catalog.now() "
-	"WHERE thread_key OPERATOR(pg_catalog.=) $1",
-	5, {BYTEAOID, NUMERICOID, TEXTOID, TEXTOID, BYTEAARRAYOID}, NULL
+static StatePlan save_state_plan = {
+	.sql = "INSERT INTO durable_sink.compaction_state AS c "
+		"  (thread_key, thread_id, total_compactions, in_flight_task_id, "
+		"   in_flight_boundary_message_id, fingerprints) "
+		"VALUES ($1, $2, $3, $4, $5, $6) "
+		"ON CONFLICT (thread_key) DO UPDATE "
+		"SET total_compactions = EXCLUDED.total_compactions, "
+		"    in_flight_task_id = EXCLUDED.in_flight_task_id, "
+		"    in_flight_boundary_message_id = EXCLUDED.in_flight_boundary_message_id, "
+		"    fingerprints = EXCLUDED.fingerprints, updated_at = pg_catalog.now()",
+	.nargs = 6,
+	.argtypes = {BYTEAOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID, BYTEAARRAYOID}
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -272,12 +280,7 @@ load_observation(Observation *obs)
 	Datum		value;
 	char	   *digits;
 
-	if (state_exec(&lock_state_plan, args, NULL) == 0)
-	{
-		state_exec(&create_state_plan, args, NULL);
-		if (state_exec(&lock_state_plan, args, NULL) != 1)
-			elog(ERROR, "durable_sink: compaction state row vanished");
-	}
+	state_exec(&lock_state_plan, args, NULL);
 	value = state_result_value(1, &isnull);
 	digits = DatumGetCString(DirectFunctionCall1(numeric_out, value));
 	obs->total = strtoull(digits, NULL, 10);
@@ -292,23 +295,24 @@ static void
 save_observation(Observation *obs)
 {
 	char		digits[32];
-	Datum		args[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
 	snprintf(digits, sizeof(digits), "%" PRIu64, obs->total);
 	args[0] = PointerGetDatum(obs->thread_key);
-	args[1] = DirectFunctionCall3(numeric_in, CStringGetDatum(digits),
+	args[1] = PointerGetDatum(obs->ctx->thread_id);
+	args[2] = DirectFunctionCall3(numeric_in, CStringGetDatum(digits),
 								  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	args[2] = obs->remembered.task_id ? CStringGetTextDatum(obs->remembered.task_id) : (Datum) 0;
-	args[3] = obs->remembered.boundary_message_id ?
+	args[3] = obs->remembered.task_id ? CStringGetTextDatum(obs->remembered.task_id) : (Datum) 0;
+	args[4] = obs->remembered.boundary_message_id ?
 		CStringGetTextDatum(obs->remembered.boundary_message_id) : (Datum) 0;
 	if (obs->remembered.task_id == NULL)
-		nulls[2] = 'n';
-	if (obs->remembered.boundary_message_id == NULL)
 		nulls[3] = 'n';
-	args[4] = PointerGetDatum(construct_array(obs->fingerprints, obs->nfingerprints,
+	if (obs->remembered.boundary_message_id == NULL)
+		nulls[4] = 'n';
+	args[5] = PointerGetDatum(construct_array(obs->fingerprints, obs->nfingerprints,
 											  BYTEAOID, -1, false, TYPALIGN_INT));
-	state_exec(&update_state_plan, args, nulls);
+	state_exec(&save_state_plan, args, nulls);
 }
 
 static void

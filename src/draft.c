@@ -9,6 +9,7 @@
 #include "access/htup_details.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
 #include "utils/typcache.h"
@@ -221,15 +222,25 @@ texts_equal(const text *a, const text *b)
 }
 
 static text *
-copy_text(const text *t)
+copy_text_in(MemoryContext context, const text *t)
 {
-	return t ? cstring_to_text_with_len(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) : NULL;
+	text	   *copy;
+	size_t		len;
+
+	if (t == NULL)
+		return NULL;
+	len = VARSIZE_ANY_EXHDR(t);
+	copy = MemoryContextAlloc(context, VARHDRSZ + len);
+	SET_VARSIZE(copy, VARHDRSZ + len);
+	memcpy(VARDATA(copy), VARDATA_ANY(t), len);
+	return copy;
 }
 
 /* Scopes of a draft, from the one-entry cache when the stream repeats. */
 static Datum
 builder_scopes(DraftTupleBuilder *b, const text *thread_id, const text *run_id)
 {
+	Datum		scopes;
 	MemoryContext old;
 
 	if (b->scopes_valid && texts_equal(b->scopes_thread, thread_id) &&
@@ -244,13 +255,18 @@ builder_scopes(DraftTupleBuilder *b, const text *thread_id, const text *run_id)
 		pfree(DatumGetPointer(b->scopes));
 		b->scopes_valid = false;
 	}
+	/*
+	 * Build in the short-lived context (pushJsonbValue leaves its working
+	 * state behind) and keep only copies in the per-query cache.
+	 */
+	scopes = build_scopes(thread_id, run_id);
 	old = MemoryContextSwitchTo(b->mcxt);
-	b->scopes_thread = copy_text(thread_id);
-	b->scopes_run = copy_text(run_id);
-	b->scopes = build_scopes(thread_id, run_id);
-	b->scopes_valid = true;
+	b->scopes = datumCopy(scopes, false, -1);
 	MemoryContextSwitchTo(old);
-	return b->scopes;
+	b->scopes_thread = copy_text_in(b->mcxt, thread_id);
+	b->scopes_run = copy_text_in(b->mcxt, run_id);
+	b->scopes_valid = true;
+	return scopes;
 }
 
 static void

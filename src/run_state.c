@@ -20,24 +20,26 @@
 #include "text_util.h"
 
 static StatePlan record_start_plan = {
-	"INSERT INTO durable_sink.run_state AS s (run_key, run_id, starts, finished) "
-	"VALUES ($1, $2, 1, false) "
-	"ON CONFLICT (run_key) DO UPDATE "
-	"SET starts = s.starts OPERATOR(pg_catalog.+) 1, finished = false, "
-	"    updated_at = pg_catalog.now() "
-	"RETURNING s.starts",
-	2, {BYTEAOID, TEXTOID}, NULL
+	.sql = "INSERT INTO durable_sink.run_state AS s (run_key, run_id, starts, finished) "
+		"VALUES ($1, $2, 1, false) "
+		"ON CONFLICT (run_key) DO UPDATE "
+		"SET starts = s.starts OPERATOR(pg_catalog.+) 1, finished = false, "
+		"    updated_at = pg_catalog.now() "
+		"RETURNING s.starts",
+	.nargs = 2,
+	.argtypes = {BYTEAOID, TEXTOID}
 };
 
 /* The WHERE clause leaves an already finished activation untouched. */
 static StatePlan record_finish_plan = {
-	"INSERT INTO durable_sink.run_state AS s (run_key, run_id, starts, finished) "
-	"VALUES ($1, $2, 0, true) "
-	"ON CONFLICT (run_key) DO UPDATE "
-	"SET finished = true, updated_at = pg_catalog.now() "
-	"WHERE NOT s.finished "
-	"RETURNING s.starts",
-	2, {BYTEAOID, TEXTOID}, NULL
+	.sql = "INSERT INTO durable_sink.run_state AS s (run_key, run_id, starts, finished) "
+		"VALUES ($1, $2, 0, true) "
+		"ON CONFLICT (run_key) DO UPDATE "
+		"SET finished = true, updated_at = pg_catalog.now() "
+		"WHERE NOT s.finished "
+		"RETURNING s.starts",
+	.nargs = 2,
+	.argtypes = {BYTEAOID, TEXTOID}
 };
 
 /* Records a run_start; true when it is the first start the run has seen. */

@@ -13,16 +13,23 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/syscache.h"
 
 #include "state_access.h"
 
+/* Plans prepared in this backend, and the schema they were prepared for. */
+static StatePlan *prepared_plans = NULL;
+static Oid	prepared_for_schema = InvalidOid;
+
+/* The extension's schema: its OID and owner. */
 static Oid
-extension_schema_owner(void)
+extension_schema(Oid *owner)
 {
 	HeapTuple	tuple;
-	Oid			owner;
+	Form_pg_namespace form;
+	Oid			schema;
 
 	tuple = SearchSysCache1(NAMESPACENAME, CStringGetDatum("durable_sink"));
 	if (!HeapTupleIsValid(tuple))
@@ -30,21 +37,59 @@ extension_schema_owner(void)
 				(errcode(ERRCODE_UNDEFINED_SCHEMA),
 				 errmsg("schema \"durable_sink\" does not exist"),
 				 errhint("Run CREATE EXTENSION durable_sink.")));
-	owner = ((Form_pg_namespace) GETSTRUCT(tuple))->nspowner;
+	form = (Form_pg_namespace) GETSTRUCT(tuple);
+	schema = form->oid;
+	if (owner)
+		*owner = form->nspowner;
 	ReleaseSysCache(tuple);
-	return owner;
+	return schema;
+}
+
+/* OID of type type_name in the extension's schema. */
+Oid
+extension_type_oid(const char *type_name)
+{
+	Oid			type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+									   CStringGetDatum(type_name),
+									   ObjectIdGetDatum(extension_schema(NULL)));
+
+	if (!OidIsValid(type))
+		elog(ERROR, "durable_sink: type durable_sink.%s does not exist", type_name);
+	return type;
+}
+
+/*
+ * If the extension was dropped and created again since the plans were
+ * prepared, their types and tables are gone: forget them all.
+ */
+static void
+forget_plans_of_other_schema(Oid schema)
+{
+	StatePlan  *plan;
+
+	if (schema == prepared_for_schema)
+		return;
+	for (plan = prepared_plans; plan != NULL; plan = plan->next_prepared)
+	{
+		SPI_freeplan(plan->plan);
+		plan->plan = NULL;
+	}
+	prepared_plans = NULL;
+	prepared_for_schema = schema;
 }
 
 void
 state_access_begin(StateAccess *access)
 {
-	Oid			owner = extension_schema_owner();
+	Oid			owner;
+	Oid			schema = extension_schema(&owner);
 	MemoryContext caller_context = CurrentMemoryContext;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "durable_sink: SPI_connect failed");
 	/* What the caller builds between begin and end must outlive SPI_finish. */
 	MemoryContextSwitchTo(caller_context);
+	forget_plans_of_other_schema(schema);
 	GetUserIdAndSecContext(&access->saved_userid, &access->saved_sec_context);
 	SetUserIdAndSecContext(owner, access->saved_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
@@ -67,7 +112,11 @@ state_exec(StatePlan *plan, Datum *values, const char *nulls)
 
 	if (plan->plan == NULL)
 	{
-		SPIPlanPtr	prepared = SPI_prepare(plan->sql, plan->nargs, plan->argtypes);
+		SPIPlanPtr	prepared;
+
+		if (plan->resolve_types)
+			plan->resolve_types(plan);
+		prepared = SPI_prepare(plan->sql, plan->nargs, plan->argtypes);
 
 		if (prepared == NULL)
 			elog(ERROR, "durable_sink: SPI_prepare failed for \"%s\": %s",
@@ -75,6 +124,8 @@ state_exec(StatePlan *plan, Datum *values, const char *nulls)
 		if (SPI_keepplan(prepared) != 0)
 			elog(ERROR, "durable_sink: SPI_keepplan failed");
 		plan->plan = prepared;
+		plan->next_prepared = prepared_plans;
+		prepared_plans = plan;
 	}
 	rc = SPI_execute_plan(plan->plan, values, nulls, false, 0);
 	if (rc < 0)

@@ -1,7 +1,7 @@
 /*
  * state_access.h
- *     Saved SPI plans over the extension's state tables, run as the
- *     extension owner.
+ *     Saved SPI plans over the extension's tables, run as the extension
+ *     owner.
  */
 #ifndef DURABLE_SINK_STATE_ACCESS_H
 #define DURABLE_SINK_STATE_ACCESS_H
@@ -10,15 +10,21 @@
 
 #include "executor/spi.h"
 
-#define STATE_PLAN_MAX_ARGS 8
+#define STATE_PLAN_MAX_ARGS 20
 
-/* One statement, prepared on first use and kept for the backend's life. */
+/*
+ * One statement, prepared on first use and kept for the backend's life (or
+ * until the extension is re-created).  resolve_types, when set, fills
+ * argtypes that depend on the extension's own types before preparing.
+ */
 typedef struct StatePlan
 {
 	const char *sql;
 	int			nargs;
 	Oid			argtypes[STATE_PLAN_MAX_ARGS];
 	SPIPlanPtr	plan;
+	void		(*resolve_types) (struct StatePlan *plan);
+	struct StatePlan *next_prepared;
 } StatePlan;
 
 /* What state_access_begin changed, for state_access_end to undo. */
@@ -32,5 +38,6 @@ extern void state_access_begin(StateAccess *access);
 extern void state_access_end(StateAccess *access);
 extern uint64 state_exec(StatePlan *plan, Datum *values, const char *nulls);
 extern Datum state_result_value(int column, bool *isnull);
+extern Oid	extension_type_oid(const char *type_name);
 
 #endif							/* DURABLE_SINK_STATE_ACCESS_H */
