@@ -10,7 +10,7 @@ DATA        = sql/durable_sink--1.0.sql
 PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 
 # pg_regress suites: sql/<name>.sql against expected/<name>.out
-REGRESS     = mapping validation drafts run_lifecycle permission compaction \
+REGRESS     = mapping validation drafts run_lifecycle permission compaction encoding \
               transactions privileges
 REGRESS_OPTS = --load-extension=durable_sink
 

@@ -98,3 +98,35 @@ FROM durable_sink.compaction_state ORDER BY 1;
 SELECT sha256(convert_to('cancelled', 'UTF8') || '\x00'::bytea || convert_to('cancelled/task-x/bm-x', 'UTF8'))
        = ANY (fingerprints) AS cancelled_task_x_remembered
 FROM durable_sink.compaction_state WHERE thread_id = 'th-e';
+
+-- The fingerprint texts, byte for byte (SPEC §8), as remembered digests.
+CREATE FUNCTION pg_temp.remembered(thread text, fact text, fingerprint text) RETURNS boolean
+LANGUAGE sql AS $$
+  SELECT sha256(convert_to(fact, 'UTF8') || '\x00'::bytea || convert_to(fingerprint, 'UTF8')) = ANY (fingerprints)
+  FROM durable_sink.compaction_state WHERE thread_id = thread $$;
+SELECT f.thread, f.fact, f.fingerprint, pg_temp.remembered(f.thread, f.fact, f.fingerprint)
+FROM (VALUES
+  ('th-a', 'completed', 'completed/task-1/msg-9/0/1500/50000/4000/39f5a401d9ccf95510e79407fda231e900658d60bbac7b9d26e255db2827c40a'),
+  ('th-b', 'completed', 'completed///1/0/0/0/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'),
+  ('th-c', 'failed',    'failed/0/77/t-9/b-9/provider timeout'),
+  ('th-c', 'failed',    'failed/1/0///unknown error'),
+  ('th-d', 'skipped',   'sk-1'),
+  ('th-d', 'skipped',   'skipped/1///unknown/Some(10)/None/None/None/0'),
+  ('th-d', 'skipped',   'skipped/1///unknown/Some(11)/None/None/None/0'),
+  ('th-e', 'cancelled', 'cancelled/task-y/'),
+  ('th-g', 'cancelled', 'cancelled/tg/bg'),
+  -- not remembered: wrong set, or a near miss
+  ('th-d', 'completed', 'sk-1'),
+  ('th-c', 'failed',    'failed/1/0///unknown  error')
+) AS f(thread, fact, fingerprint);
+
+-- Big facts stay intact: a 200 kB task id, and a snapshot with 500 boundaries.
+SELECT event_kind, length(payload->>'task_id') AS task_id_length,
+       payload->>'task_id' = repeat('k', 200000) AS intact
+FROM pg_temp.snap('th-big', jsonb_build_object('in_flight', jsonb_build_object('task_id', repeat('k', 200000))));
+SELECT count(*) AS completed_facts, min((payload->>'boundary_index')::int), max((payload->>'boundary_index')::int),
+       bool_and(payload->>'task_id' = 'task-' || (payload->>'boundary_index')) AS payloads_intact
+FROM pg_temp.snap('th-many', jsonb_build_object('boundaries',
+       (SELECT jsonb_agg(jsonb_build_object('task_id', 'task-' || i, 'summary', repeat('s', 100) || i)) FROM generate_series(0, 499) i)));
+SELECT count(*) AS repeated FROM pg_temp.snap('th-many', jsonb_build_object('boundaries',
+       (SELECT jsonb_agg(jsonb_build_object('task_id', 'task-' || i, 'summary', repeat('s', 100) || i)) FROM generate_series(0, 499) i)));

@@ -45,6 +45,7 @@ typedef struct Observation
 	InFlight	remembered;
 	Datum	   *fingerprints;	/* bytea digests, see fingerprint_is_new */
 	int			nfingerprints;
+	int			nsorted;		/* fingerprints[0..nsorted) are sorted */
 	int			fingerprints_capacity;
 	bool		dirty;			/* state row needs an UPDATE */
 } Observation;
@@ -171,6 +172,15 @@ array_object(JsonbContainer *array, int i)
 
 /* ------------------------------------------------------- state and facts */
 
+/* qsort/bsearch order of two digest Datums. */
+static int
+compare_digests(const void *a, const void *b)
+{
+	return memcmp(VARDATA_ANY(DatumGetPointer(*(const Datum *) a)),
+				  VARDATA_ANY(DatumGetPointer(*(const Datum *) b)),
+				  PG_SHA256_DIGEST_LENGTH);
+}
+
 /*
  * Records fingerprint in the set of fact; true when it was new.  The sets
  * hold SHA-256 digests of "<fact>\0<fingerprint>", so arbitrarily long ids
@@ -181,6 +191,7 @@ fingerprint_is_new(Observation *obs, const char *fact, const char *fingerprint)
 {
 	StringInfoData tagged;
 	bytea	   *digest = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	Datum		digest_datum;
 	int			i;
 
 	initStringInfo(&tagged);
@@ -190,11 +201,17 @@ fingerprint_is_new(Observation *obs, const char *fact, const char *fingerprint)
 	SET_VARSIZE(digest, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
 	sha256_digest(tagged.data, tagged.len, (uint8 *) VARDATA(digest));
 	pfree(tagged.data);
+	digest_datum = PointerGetDatum(digest);
 
-	for (i = 0; i < obs->nfingerprints; i++)
+	if (bsearch(&digest_datum, obs->fingerprints, obs->nsorted, sizeof(Datum),
+				compare_digests) != NULL)
 	{
-		if (memcmp(VARDATA_ANY(DatumGetPointer(obs->fingerprints[i])),
-				   VARDATA(digest), PG_SHA256_DIGEST_LENGTH) == 0)
+		pfree(digest);
+		return false;
+	}
+	for (i = obs->nsorted; i < obs->nfingerprints; i++)
+	{
+		if (compare_digests(&obs->fingerprints[i], &digest_datum) == 0)
 		{
 			pfree(digest);
 			return false;
@@ -268,6 +285,9 @@ load_fingerprints(Observation *obs, Datum array)
 		obs->fingerprints[i] = datumCopy(digests[i], false, -1);
 	}
 	obs->nfingerprints = n;
+	/* stored sorted by save_observation; sorting again is cheap insurance */
+	qsort(obs->fingerprints, n, sizeof(Datum), compare_digests);
+	obs->nsorted = n;
 }
 
 /* Lock the thread's row (creating it on first sight) and read it. */
@@ -310,6 +330,7 @@ save_observation(Observation *obs)
 		nulls[3] = 'n';
 	if (obs->remembered.boundary_message_id == NULL)
 		nulls[4] = 'n';
+	qsort(obs->fingerprints, obs->nfingerprints, sizeof(Datum), compare_digests);
 	args[5] = PointerGetDatum(construct_array(obs->fingerprints, obs->nfingerprints,
 											  BYTEAOID, -1, false, TYPALIGN_INT));
 	state_exec(&save_state_plan, args, nulls);
@@ -336,6 +357,7 @@ step_reset_after_clear(Observation *obs)
 	{
 		forget_in_flight(obs);
 		obs->nfingerprints = 0;
+		obs->nsorted = 0;
 	}
 	if (total != obs->total)
 		obs->dirty = true;

@@ -15,6 +15,7 @@
 #include "utils/typcache.h"
 
 #include "draft.h"
+#include "state_access.h"
 #include "text_util.h"
 
 PG_FUNCTION_INFO_V1(durable_sink_validate_draft);
@@ -64,13 +65,8 @@ static const char *const fidelity_labels[FIDELITY_COUNT] = {
 static const char *const visibility_labels[VISIBILITY_COUNT] = {
 	"public", "internal", "audit", "sensitive"
 };
-
-/* Column numbers of canonical_event_draft (SPEC §4 order). */
-enum
-{
-	COL_FIDELITY, COL_EVENT_KIND, COL_SCOPES, COL_THREAD_ID, COL_RUN_ID,
-	COL_PAYLOAD, COL_CAUSATION_ID, COL_CORRELATION_ID, COL_ORIGIN,
-	COL_VISIBILITY, COL_SCHEMA_VERSION
+static const char *const durability_labels[DURABILITY_COUNT] = {
+	"disabled", "compacted", "full_fidelity"
 };
 
 void
@@ -152,25 +148,25 @@ enum_label_oid(Oid enum_type, const char *label)
 												ObjectIdGetDatum(enum_type)));
 }
 
-/* The per-query builder, created on first use in fn_mcxt. */
+/*
+ * A builder for canonical_event_draft values, in mcxt.  The row type and
+ * enum OIDs are looked up in the extension's schema, so any function (not
+ * only those returning the draft type) can build drafts.
+ */
 DraftTupleBuilder *
-draft_builder_get(FunctionCallInfo fcinfo)
+draft_builder_create(MemoryContext mcxt)
 {
-	DraftTupleBuilder *b = fcinfo->flinfo->fn_extra;
-	MemoryContext old;
-	TupleDesc	tupdesc;
+	MemoryContext old = MemoryContextSwitchTo(mcxt);
+	DraftTupleBuilder *b = palloc0(sizeof(DraftTupleBuilder));
+	Oid			durability = extension_type_oid("durability");
 	int			i;
 
-	if (b != NULL)
-		return b;
-
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	b = palloc0(sizeof(DraftTupleBuilder));
-	b->mcxt = fcinfo->flinfo->fn_mcxt;
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE ||
-		tupdesc->natts != DRAFT_NATTS)
-		elog(ERROR, "durable_sink: function must return canonical_event_draft");
-	b->tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+	b->mcxt = mcxt;
+	b->tupdesc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(
+									extension_type_oid("canonical_event_draft"), -1));
+	if (b->tupdesc->natts != DRAFT_NATTS)
+		elog(ERROR, "durable_sink: canonical_event_draft has %d columns, expected %d",
+			 b->tupdesc->natts, DRAFT_NATTS);
 	for (i = 0; i < FIDELITY_COUNT; i++)
 		b->fidelity_oids[i] =
 			enum_label_oid(TupleDescAttr(b->tupdesc, COL_FIDELITY)->atttypid,
@@ -179,12 +175,45 @@ draft_builder_get(FunctionCallInfo fcinfo)
 		b->visibility_oids[i] =
 			enum_label_oid(TupleDescAttr(b->tupdesc, COL_VISIBILITY)->atttypid,
 						   visibility_labels[i]);
+	for (i = 0; i < DURABILITY_COUNT; i++)
+		b->durability_oids[i] = enum_label_oid(durability, durability_labels[i]);
 	for (i = 0; i < CK_COUNT; i++)
 		b->kind_texts[i] = CStringGetTextDatum(canonical_kind_names[i]);
 	MemoryContextSwitchTo(old);
-
-	fcinfo->flinfo->fn_extra = b;
 	return b;
+}
+
+/* The per-query builder of normalize/normalize_many, kept in fn_extra. */
+DraftTupleBuilder *
+draft_builder_get(FunctionCallInfo fcinfo)
+{
+	if (fcinfo->flinfo->fn_extra == NULL)
+		fcinfo->flinfo->fn_extra = draft_builder_create(fcinfo->flinfo->fn_mcxt);
+	return fcinfo->flinfo->fn_extra;
+}
+
+static int
+enum_index(const Oid *oids, int count, Datum value, const char *type_name)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+		if (oids[i] == DatumGetObjectId(value))
+			return i;
+	elog(ERROR, "durable_sink: unknown %s value %u", type_name, DatumGetObjectId(value));
+}
+
+FidelityClass
+draft_fidelity_of(const DraftTupleBuilder *b, Datum fidelity)
+{
+	return (FidelityClass) enum_index(b->fidelity_oids, FIDELITY_COUNT, fidelity,
+									  "fidelity_class");
+}
+
+Durability
+draft_durability_of(const DraftTupleBuilder *b, Datum mode)
+{
+	return (Durability) enum_index(b->durability_oids, DURABILITY_COUNT, mode, "durability");
 }
 
 static void
@@ -392,32 +421,18 @@ require_not_blank(Datum *values, int col, const char *name)
 		invalid_draft(psprintf("member \"%s\" must not be blank", name), NULL);
 }
 
-Datum
-durable_sink_validate_draft(PG_FUNCTION_ARGS)
+/*
+ * SPEC §4 rules on the column values of a draft; fills thread_id and run_id
+ * from the scopes.  Raises 22004 for a missing value, 22023 otherwise.
+ */
+void
+draft_validate_values(Datum *values, bool *nulls)
 {
-	HeapTupleHeader rec;
-	TupleDesc	tupdesc;
-	HeapTupleData tuple;
-	Datum		values[DRAFT_NATTS];
-	bool		nulls[DRAFT_NATTS];
 	Jsonb	   *scopes;
 	ScopeSeen	thread = {0};
 	ScopeSeen	run = {0};
 	int			nscopes;
 	int			i;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("draft must not be null")));
-	rec = PG_GETARG_HEAPTUPLEHEADER(0);
-	tupdesc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(rec),
-									 HeapTupleHeaderGetTypMod(rec));
-	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
-	ItemPointerSetInvalid(&tuple.t_self);
-	tuple.t_tableOid = InvalidOid;
-	tuple.t_data = rec;
-	heap_deform_tuple(&tuple, tupdesc, values, nulls);
 
 	require_not_null(nulls, COL_FIDELITY, "fidelity");
 	require_not_null(nulls, COL_EVENT_KIND, "event_kind");
@@ -442,8 +457,42 @@ durable_sink_validate_draft(PG_FUNCTION_ARGS)
 
 	derive_id_column(values, nulls, COL_THREAD_ID, "thread_id", &thread);
 	derive_id_column(values, nulls, COL_RUN_ID, "run_id", &run);
+}
 
+/* Column values of a canonical_event_draft composite argument. */
+void
+draft_values_from_record(HeapTupleHeader rec, Datum *values, bool *nulls)
+{
+	TupleDesc	tupdesc;
+	HeapTupleData tuple;
+
+	tupdesc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(rec),
+									 HeapTupleHeaderGetTypMod(rec));
+	if (tupdesc->natts != DRAFT_NATTS)
+		elog(ERROR, "durable_sink: a draft has %d columns", DRAFT_NATTS);
+	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = rec;
+	heap_deform_tuple(&tuple, tupdesc, values, nulls);
 	ReleaseTupleDesc(tupdesc);
+}
+
+Datum
+durable_sink_validate_draft(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader rec;
+	TupleDesc	tupdesc;
+	Datum		values[DRAFT_NATTS];
+	bool		nulls[DRAFT_NATTS];
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("draft must not be null")));
+	rec = PG_GETARG_HEAPTUPLEHEADER(0);
+	draft_values_from_record(rec, values, nulls);
+	draft_validate_values(values, nulls);
 	tupdesc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(HeapTupleHeaderGetTypeId(rec),
 														 HeapTupleHeaderGetTypMod(rec)));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

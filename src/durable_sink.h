@@ -39,6 +39,23 @@ typedef enum Visibility
 	VISIBILITY_COUNT
 } Visibility;
 
+/* SPEC §10 durability modes, in enum declaration order. */
+typedef enum Durability
+{
+	DURABILITY_DISABLED,
+	DURABILITY_COMPACTED,
+	DURABILITY_FULL_FIDELITY,
+	DURABILITY_COUNT
+} Durability;
+
+/* SPEC §10 should_persist. */
+static inline bool
+durability_keeps(Durability mode, FidelityClass fidelity)
+{
+	return mode == DURABILITY_FULL_FIDELITY ||
+		(mode == DURABILITY_COMPACTED && fidelity != FIDELITY_OBSERVED);
+}
+
 /* SPEC §2 event types. */
 typedef enum AgentEventType
 {

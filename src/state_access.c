@@ -5,16 +5,23 @@
  * Statements are prepared once per backend (SPI_prepare + SPI_keepplan), so
  * a call never parses SQL; the plan cache re-plans them if the tables change.
  * Every statement is fully schema-qualified, operators included, because it
- * runs with the caller's search_path but as the extension owner: callers
+ * runs with the caller's search_path but as the extension's owner: callers
  * need EXECUTE on the functions, not privileges on the state tables.  The
  * user switch is undone by transaction/subtransaction abort on error.
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
-#include "catalog/pg_namespace.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 
 #include "state_access.h"
@@ -23,26 +30,54 @@
 static StatePlan *prepared_plans = NULL;
 static Oid	prepared_for_schema = InvalidOid;
 
-/* The extension's schema: its OID and owner. */
+/* The extension's schema OID. */
 static Oid
-extension_schema(Oid *owner)
+extension_schema(void)
 {
-	HeapTuple	tuple;
-	Form_pg_namespace form;
-	Oid			schema;
+	Oid			schema = get_namespace_oid("durable_sink", true);
 
-	tuple = SearchSysCache1(NAMESPACENAME, CStringGetDatum("durable_sink"));
-	if (!HeapTupleIsValid(tuple))
+	if (!OidIsValid(schema))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_SCHEMA),
 				 errmsg("schema \"durable_sink\" does not exist"),
 				 errhint("Run CREATE EXTENSION durable_sink.")));
-	form = (Form_pg_namespace) GETSTRUCT(tuple);
-	schema = form->oid;
-	if (owner)
-		*owner = form->nspowner;
-	ReleaseSysCache(tuple);
 	return schema;
+}
+
+/*
+ * The role state statements run as: the owner of the extension (who
+ * created it), looked up once per backend and extension incarnation.
+ * Deliberately not the schema's owner, which a pre-existing schema or
+ * ALTER SCHEMA could make someone else.
+ */
+static Oid
+extension_owner(void)
+{
+	static Oid	cached_owner = InvalidOid;
+	static Oid	cached_for_schema = InvalidOid;
+	Oid			schema = extension_schema();
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	if (schema == cached_for_schema)
+		return cached_owner;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("durable_sink"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"durable_sink\" is not installed")));
+	cached_owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	cached_for_schema = schema;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return cached_owner;
 }
 
 /* OID of type type_name in the extension's schema. */
@@ -51,7 +86,7 @@ extension_type_oid(const char *type_name)
 {
 	Oid			type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
 									   CStringGetDatum(type_name),
-									   ObjectIdGetDatum(extension_schema(NULL)));
+									   ObjectIdGetDatum(extension_schema()));
 
 	if (!OidIsValid(type))
 		elog(ERROR, "durable_sink: type durable_sink.%s does not exist", type_name);
@@ -81,8 +116,8 @@ forget_plans_of_other_schema(Oid schema)
 void
 state_access_begin(StateAccess *access)
 {
-	Oid			owner;
-	Oid			schema = extension_schema(&owner);
+	Oid			schema = extension_schema();
+	Oid			owner = extension_owner();
 	MemoryContext caller_context = CurrentMemoryContext;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -104,10 +139,15 @@ state_access_end(StateAccess *access)
 		elog(ERROR, "durable_sink: SPI_finish failed");
 }
 
-/* Run plan (preparing it on first use); returns the rows processed. */
+/*
+ * Run plan (preparing it on first use); returns the rows processed.  SPI
+ * leaves its own procedure context current after every call; switch back
+ * so that what the caller builds between calls outlives SPI_finish.
+ */
 uint64
 state_exec(StatePlan *plan, Datum *values, const char *nulls)
 {
+	MemoryContext caller_context = CurrentMemoryContext;
 	int			rc;
 
 	if (plan->plan == NULL)
@@ -116,8 +156,8 @@ state_exec(StatePlan *plan, Datum *values, const char *nulls)
 
 		if (plan->resolve_types)
 			plan->resolve_types(plan);
-		prepared = SPI_prepare(plan->sql, plan->nargs, plan->argtypes);
-
+		prepared = SPI_prepare_cursor(plan->sql, plan->nargs, plan->argtypes,
+									  plan->custom_plan ? CURSOR_OPT_CUSTOM_PLAN : 0);
 		if (prepared == NULL)
 			elog(ERROR, "durable_sink: SPI_prepare failed for \"%s\": %s",
 				 plan->sql, SPI_result_code_string(SPI_result));
@@ -128,6 +168,7 @@ state_exec(StatePlan *plan, Datum *values, const char *nulls)
 		prepared_plans = plan;
 	}
 	rc = SPI_execute_plan(plan->plan, values, nulls, false, 0);
+	MemoryContextSwitchTo(caller_context);
 	if (rc < 0)
 		elog(ERROR, "durable_sink: state statement failed: %s",
 			 SPI_result_code_string(rc));

@@ -16,12 +16,15 @@
  * One statement, prepared on first use and kept for the backend's life (or
  * until the extension is re-created).  resolve_types, when set, fills
  * argtypes that depend on the extension's own types before preparing.
+ * custom_plan is for rare lookups whose generic plan could be a sequential
+ * scan if it was made while the table was still empty.
  */
 typedef struct StatePlan
 {
 	const char *sql;
 	int			nargs;
 	Oid			argtypes[STATE_PLAN_MAX_ARGS];
+	bool		custom_plan;	/* plan for every execution's parameters */
 	SPIPlanPtr	plan;
 	void		(*resolve_types) (struct StatePlan *plan);
 	struct StatePlan *next_prepared;

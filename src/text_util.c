@@ -87,16 +87,23 @@ text_trim(const char *s, int len, int *trimmed_len)
 {
 	int			enc = GetDatabaseEncoding();
 	char	   *utf8;
+	int			utf8_len;
 	const char *start;
+	char	   *server;
 
-	if (enc == PG_UTF8 || enc == PG_SQL_ASCII)
+	if (enc == PG_UTF8 || enc == PG_SQL_ASCII || len == 0)
 		return utf8_trim(s, len, trimmed_len);
 
+	/* The conversions return their input unchanged (not NUL-terminated) for ASCII. */
 	utf8 = pg_server_to_any(s, len, PG_UTF8);
-	start = utf8_trim(utf8, strlen(utf8), trimmed_len);
-	start = pg_any_to_server(start, *trimmed_len, PG_UTF8);
-	*trimmed_len = strlen(start);
-	return start;
+	utf8_len = (utf8 == s) ? len : (int) strlen(utf8);
+	start = utf8_trim(utf8, utf8_len, trimmed_len);
+	if (*trimmed_len == 0)
+		return start;
+	server = pg_any_to_server(start, *trimmed_len, PG_UTF8);
+	if (server != start)
+		*trimmed_len = strlen(server);
+	return server;
 }
 
 bool
