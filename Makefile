@@ -5,7 +5,8 @@ EXTENSION   = durable_sink
 MODULE_big  = durable_sink
 OBJS        = src/normalize.o src/event_validate.o src/event_mapping.o \
               src/draft.o src/run_state.o src/compaction.o \
-              src/state_access.o src/text_util.o
+              src/state_access.o src/text_util.o src/store.o src/sink.o \
+              src/announce.o src/capture.o
 DATA        = sql/durable_sink--1.0.sql
 PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 

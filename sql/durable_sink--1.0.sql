@@ -107,13 +107,219 @@ RETURNS durable_sink.canonical_event_draft
 LANGUAGE c STABLE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'durable_sink_validate_draft';
 
+-- ------------------------------------------------------------------------
+-- The sink: event store, capture failures, live forwarding.
+-- ------------------------------------------------------------------------
+
+-- One row per scope that ever received an event; last_seq is the scope's
+-- head.  Appending locks the head row until commit, which makes per-scope
+-- sequences gapless and strictly increasing in commit order.
+CREATE TABLE durable_sink.scopes (
+    scope_no    bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    scope_type  text    NOT NULL CHECK (scope_type IN ('thread', 'run')),
+    scope_key   bytea   NOT NULL,           -- sha256(scope_id)
+    scope_id    text    NOT NULL,
+    last_seq    bigint  NOT NULL CHECK (last_seq > 0),
+    UNIQUE (scope_type, scope_key)
+);
+COMMENT ON TABLE durable_sink.scopes IS
+    'Per-scope sequence heads of the event store: last_seq is the seq of the scope''s latest committed event.';
+
+CREATE SEQUENCE durable_sink.event_id_seq;
+
+-- The event store: one row per appended canonical event.  The draft columns
+-- of SPEC §4, event_id, created_at, and for each scope its sequence number.
+CREATE TABLE durable_sink.events (
+    event_id        bigint  PRIMARY KEY DEFAULT pg_catalog.nextval('durable_sink.event_id_seq'),
+    fidelity        durable_sink.fidelity_class NOT NULL,
+    event_kind      text    NOT NULL,
+    scopes          jsonb   NOT NULL,
+    thread_id       text,
+    run_id          text,
+    payload         jsonb   NOT NULL,
+    causation_id    text,
+    correlation_id  text,
+    origin          text    NOT NULL,
+    visibility      durable_sink.visibility NOT NULL,
+    schema_version  integer NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    thread_scope    bigint,                 -- scopes.scope_no of the thread scope
+    thread_seq      bigint,                 -- seq in the thread scope
+    run_scope       bigint,                 -- scopes.scope_no of the run scope
+    run_seq         bigint,                 -- seq in the run scope
+    writer_id       text,
+    idempotency_key text,
+    CHECK ((thread_scope IS NULL) = (thread_seq IS NULL)),
+    CHECK ((run_scope IS NULL) = (run_seq IS NULL)),
+    UNIQUE (thread_scope, thread_seq),
+    UNIQUE (run_scope, run_seq)
+);
+ALTER SEQUENCE durable_sink.event_id_seq OWNED BY durable_sink.events.event_id;
+COMMENT ON TABLE durable_sink.events IS
+    'The event store: canonical events appended by durable_sink.append/emit and the capture triggers.';
+
+-- Idempotent retries: (writer_id, idempotency_key) -> the event it appended.
+CREATE TABLE durable_sink.idempotency_keys (
+    key_digest      bytea   PRIMARY KEY,    -- sha256(writer_id, NUL, idempotency_key)
+    writer_id       text    NOT NULL,
+    idempotency_key text    NOT NULL,
+    event_id        bigint  NOT NULL
+);
+
+-- Agent events the sink could not normalize: each rejected event, once.
+CREATE TABLE durable_sink.capture_failures (
+    failure_id      bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    failed_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    source          text    NOT NULL CHECK (source IN ('emit', 'trigger')),
+    source_table    text,                   -- the raw table, for triggers
+    thread_id       text,
+    run_id          text,
+    origin          text,
+    event           jsonb,                  -- as given, even when not an object
+    sqlstate        text    NOT NULL,
+    message         text    NOT NULL
+);
+
+-- Live frames too large for a NOTIFY payload, announced by reference.
+CREATE TABLE durable_sink.live_frames (
+    frame_id    bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    frame       jsonb   NOT NULL
+);
+
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.scopes', '');
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.events', '');
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.idempotency_keys', '');
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.capture_failures', '');
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.live_frames', '');
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('durable_sink.scopes', 'scope_no')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('durable_sink.capture_failures', 'failure_id')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('durable_sink.live_frames', 'frame_id')::regclass, '');
+
+-- append: validate a draft (SPEC §4) and append it.
+CREATE FUNCTION durable_sink.append(draft durable_sink.canonical_event_draft,
+                                    writer_id text DEFAULT NULL,
+                                    idempotency_key text DEFAULT NULL,
+                                    expected_thread_seq bigint DEFAULT NULL,
+                                    expected_run_seq bigint DEFAULT NULL)
+RETURNS durable_sink.events
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'durable_sink_append';
+
+-- emit: the seed's DurableEventSink::emit.
+CREATE FUNCTION durable_sink.emit(event jsonb, thread_id text, run_id text,
+                                  origin text DEFAULT 'server',
+                                  mode durable_sink.durability DEFAULT 'compacted',
+                                  correlation_id text DEFAULT NULL,
+                                  resumed boolean DEFAULT false,
+                                  announce boolean DEFAULT true)
+RETURNS SETOF durable_sink.events
+LANGUAGE c VOLATILE PARALLEL UNSAFE ROWS 1
+AS 'MODULE_PATHNAME', 'durable_sink_emit';
+
+-- Capture triggers on raw event tables.
+CREATE FUNCTION durable_sink.capture()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'durable_sink_capture';
+
+CREATE FUNCTION durable_sink.capture_statement()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'durable_sink_capture_statement';
+
+-- read: a scope's events after a position, in sequence order.
+CREATE FUNCTION durable_sink.read(scope_type text, scope_id text,
+                                  after_seq bigint DEFAULT 0,
+                                  max_rows integer DEFAULT 1000)
+RETURNS TABLE (seq bigint, event_id bigint, fidelity durable_sink.fidelity_class,
+               event_kind text, scopes jsonb, thread_id text, run_id text,
+               payload jsonb, causation_id text, correlation_id text, origin text,
+               visibility durable_sink.visibility, schema_version integer,
+               created_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $read$
+DECLARE
+    head durable_sink.scopes;
+BEGIN
+    IF scope_type IS NULL OR scope_id IS NULL OR after_seq IS NULL OR max_rows IS NULL THEN
+        RAISE EXCEPTION '% must not be null',
+            CASE WHEN scope_type IS NULL THEN 'scope_type' WHEN scope_id IS NULL THEN 'scope_id'
+                 WHEN after_seq IS NULL THEN 'after_seq' ELSE 'max_rows' END
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF scope_type NOT IN ('thread', 'run') THEN
+        RAISE EXCEPTION 'scope_type must be "thread" or "run", not "%"', scope_type
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF max_rows < 0 OR after_seq < 0 THEN
+        RAISE EXCEPTION '% must not be negative', CASE WHEN max_rows < 0 THEN 'max_rows' ELSE 'after_seq' END
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO head FROM durable_sink.scopes s
+    WHERE s.scope_type = read.scope_type AND s.scope_key = sha256(convert_to(read.scope_id, pg_catalog.getdatabaseencoding()));
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF read.scope_type = 'thread' THEN
+        RETURN QUERY
+        SELECT e.thread_seq, e.event_id, e.fidelity, e.event_kind, e.scopes, e.thread_id, e.run_id,
+               e.payload, e.causation_id, e.correlation_id, e.origin, e.visibility,
+               e.schema_version, e.created_at
+        FROM durable_sink.events e
+        WHERE e.thread_scope = head.scope_no AND e.thread_seq > after_seq
+        ORDER BY e.thread_seq LIMIT max_rows;
+    ELSE
+        RETURN QUERY
+        SELECT e.run_seq, e.event_id, e.fidelity, e.event_kind, e.scopes, e.thread_id, e.run_id,
+               e.payload, e.causation_id, e.correlation_id, e.origin, e.visibility,
+               e.schema_version, e.created_at
+        FROM durable_sink.events e
+        WHERE e.run_scope = head.scope_no AND e.run_seq > after_seq
+        ORDER BY e.run_seq LIMIT max_rows;
+    END IF;
+END
+$read$;
+
+-- The live frame a by-reference announcement points to.
+CREATE FUNCTION durable_sink.live_frame(frame_id bigint)
+RETURNS jsonb
+LANGUAGE sql STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT f.frame FROM durable_sink.live_frames f WHERE f.frame_id = live_frame.frame_id);
+
+-- Delete live frames older than the given age; returns how many.
+CREATE FUNCTION durable_sink.prune_live_frames(older_than interval DEFAULT '1 day')
+RETURNS bigint
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $prune$
+    WITH gone AS (DELETE FROM durable_sink.live_frames
+                  WHERE created_at < now() - older_than RETURNING 1)
+    SELECT count(*) FROM gone;
+$prune$;
+
 -- Privileges.  The schema grants no USAGE to PUBLIC, and the functions that
 -- change state are not executable by PUBLIC either: an application role gets
 -- them by explicit GRANT (README, "Privileges").  The state tables are only
 -- ever written by the C code, which switches to the extension owner for that
 -- access (src/state_access.c), so callers need no privileges on them.
-REVOKE ALL ON durable_sink.run_state, durable_sink.compaction_state FROM PUBLIC;
+REVOKE ALL ON durable_sink.run_state, durable_sink.compaction_state,
+              durable_sink.scopes, durable_sink.events, durable_sink.event_id_seq,
+              durable_sink.idempotency_keys, durable_sink.capture_failures,
+              durable_sink.live_frames FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION
     durable_sink.normalize(jsonb, text, text, text, text, boolean),
-    durable_sink.normalize_many(jsonb, text, text, text, text, boolean)
+    durable_sink.normalize_many(jsonb, text, text, text, text, boolean),
+    durable_sink.append(durable_sink.canonical_event_draft, text, text, bigint, bigint),
+    durable_sink.emit(jsonb, text, text, text, durable_sink.durability, text, boolean, boolean),
+    durable_sink.capture(), durable_sink.capture_statement(),
+    durable_sink.read(text, text, bigint, integer),
+    durable_sink.live_frame(bigint),
+    durable_sink.prune_live_frames(interval)
 FROM PUBLIC;

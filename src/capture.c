@@ -1,0 +1,490 @@
+/*
+ * capture.c
+ *     Trigger capture for applications that write raw agent events to a
+ *     table of their own:
+ *
+ *       durable_sink.capture()            AFTER INSERT ... FOR EACH ROW
+ *       durable_sink.capture_statement()  AFTER INSERT ... REFERENCING NEW
+ *                                         TABLE AS ... FOR EACH STATEMENT
+ *
+ * Trigger arguments: event column (jsonb), thread_id column, run_id column
+ * (text or varchar), origin, durability mode, and optionally a
+ * correlation_id column ('' for none) and announce (true/false, default
+ * true).  They are checked at the first fire.  Both triggers produce the
+ * same canonical rows in the same order; the statement trigger appends in
+ * batches and announces once per (thread_id, run_id) per statement.  A bad
+ * event goes to durable_sink.capture_failures and never fails the insert.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "common/hashfn.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "announce.h"
+#include "sink.h"
+#include "text_util.h"
+
+PG_FUNCTION_INFO_V1(durable_sink_capture);
+PG_FUNCTION_INFO_V1(durable_sink_capture_statement);
+
+/* Rows appended per batch by the statement trigger. */
+#define CAPTURE_BATCH_ROWS 1000
+
+typedef struct CaptureConfig
+{
+	Oid			trigger_oid;
+	AttrNumber	event_att;
+	AttrNumber	thread_att;
+	AttrNumber	run_att;
+	AttrNumber	correlation_att;	/* 0: none */
+	Datum		origin;			/* text */
+	Durability	mode;
+	bool		announce;
+	CaptureSource source;
+	DraftTupleBuilder *builder;
+} CaptureConfig;
+
+pg_attribute_noreturn()
+static void
+bad_trigger(const char *function, const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg("%s: %s", function, problem)));
+}
+
+static AttrNumber
+column_argument(Relation rel, const char *function, const char *role,
+				const char *name, bool must_be_jsonb)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			attno = SPI_fnumber(desc, name);
+	Oid			type;
+
+	if (attno <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s: %s column \"%s\" of relation \"%s\" does not exist",
+						function, role, name, RelationGetRelationName(rel))));
+	type = TupleDescAttr(desc, attno - 1)->atttypid;
+	if (must_be_jsonb ? type != JSONBOID : (type != TEXTOID && type != VARCHAROID))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s: %s column \"%s\" must be of type %s, not %s",
+						function, role, name, must_be_jsonb ? "jsonb" : "text or varchar",
+						format_type_be(type))));
+	return attno;
+}
+
+static Durability
+mode_argument(const char *function, const char *label)
+{
+	if (strcmp(label, "disabled") == 0)
+		return DURABILITY_DISABLED;
+	if (strcmp(label, "compacted") == 0)
+		return DURABILITY_COMPACTED;
+	if (strcmp(label, "full_fidelity") == 0)
+		return DURABILITY_FULL_FIDELITY;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s: durability mode \"%s\" is not one of disabled, compacted, full_fidelity",
+					function, label)));
+}
+
+/* The trigger's arguments, checked and resolved once per trigger. */
+static CaptureConfig *
+capture_config(FunctionCallInfo fcinfo, TriggerData *td, const char *function)
+{
+	CaptureConfig *config = fcinfo->flinfo->fn_extra;
+	Trigger    *trigger = td->tg_trigger;
+	Relation	rel = td->tg_relation;
+	MemoryContext old;
+	bool		announce = true;
+
+	if (config != NULL && config->trigger_oid == trigger->tgoid)
+		return config;
+	if (trigger->tgnargs < 5 || trigger->tgnargs > 7)
+		bad_trigger(function,
+					"expected 5 to 7 trigger arguments: event column, thread_id column, "
+					"run_id column, origin, durability mode [, correlation_id column "
+					"[, announce]]");
+
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	config = palloc0(sizeof(CaptureConfig));
+	config->trigger_oid = trigger->tgoid;
+	config->event_att = column_argument(rel, function, "event", trigger->tgargs[0], true);
+	config->thread_att = column_argument(rel, function, "thread_id", trigger->tgargs[1], false);
+	config->run_att = column_argument(rel, function, "run_id", trigger->tgargs[2], false);
+	if (text_is_blank(trigger->tgargs[3], strlen(trigger->tgargs[3])))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: origin is required", function),
+				 errdetail("The fourth trigger argument must not be blank.")));
+	config->origin = CStringGetTextDatum(trigger->tgargs[3]);
+	config->mode = mode_argument(function, trigger->tgargs[4]);
+	if (trigger->tgnargs >= 6 && trigger->tgargs[5][0] != '\0')
+		config->correlation_att = column_argument(rel, function, "correlation_id",
+												  trigger->tgargs[5], false);
+	if (trigger->tgnargs == 7 && !parse_bool(trigger->tgargs[6], &announce))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: announce must be a boolean, not \"%s\"", function,
+						trigger->tgargs[6])));
+	config->announce = announce;
+	config->source.source = "trigger";
+	config->source.table =
+		quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+								   RelationGetRelationName(rel));
+	config->builder = draft_builder_create(fcinfo->flinfo->fn_mcxt);
+	MemoryContextSwitchTo(old);
+	fcinfo->flinfo->fn_extra = config;
+	return config;
+}
+
+/* The normalization input of one raw row. */
+static void
+row_input(const CaptureConfig *config, TupleTableSlot *slot, NormalizeInput *input)
+{
+	input->event = slot_getattr(slot, config->event_att, &input->event_isnull);
+	input->thread_id = slot_getattr(slot, config->thread_att, &input->thread_id_isnull);
+	input->run_id = slot_getattr(slot, config->run_att, &input->run_id_isnull);
+	input->origin = config->origin;
+	input->origin_isnull = false;
+	input->correlation_id_isnull = true;
+	input->correlation_id = (Datum) 0;
+	if (config->correlation_att != 0)
+		input->correlation_id = slot_getattr(slot, config->correlation_att,
+											 &input->correlation_id_isnull);
+	input->resumed = false;
+	input->resumed_isnull = false;
+}
+
+/* Announcement of the captured rows of one (thread_id, run_id). */
+typedef struct StreamAnnouncement
+{
+	text	   *thread_id;		/* NULL when the column was NULL */
+	text	   *run_id;
+	int64		rows;
+	int64		first_thread_seq;
+	int64		last_thread_seq;
+	int64		first_run_seq;
+	int64		last_run_seq;
+} StreamAnnouncement;
+
+static void
+announce_stream(const CaptureConfig *config, const StreamAnnouncement *a, bool with_counts)
+{
+	StringInfoData frame;
+
+	initStringInfo(&frame);
+	frame_add_cstring(&frame, "source", "capture");
+	frame_add_cstring(&frame, "table", config->source.table);
+	frame_add_text(&frame, "thread_id", a->thread_id);
+	frame_add_text(&frame, "run_id", a->run_id);
+	if (with_counts)
+	{
+		frame_add_int64(&frame, "rows", a->rows);
+		if (a->first_thread_seq > 0)
+		{
+			frame_add_int64(&frame, "first_thread_seq", a->first_thread_seq);
+			frame_add_int64(&frame, "last_thread_seq", a->last_thread_seq);
+		}
+		if (a->first_run_seq > 0)
+		{
+			frame_add_int64(&frame, "first_run_seq", a->first_run_seq);
+			frame_add_int64(&frame, "last_run_seq", a->last_run_seq);
+		}
+	}
+	announce_frame(&frame);
+}
+
+static void
+check_trigger_event(TriggerData *td, const char *function, bool for_statement)
+{
+	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_BY_INSERT(td->tg_event) ||
+		(for_statement ? !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) :
+		 !TRIGGER_FIRED_FOR_ROW(td->tg_event)))
+		bad_trigger(function, for_statement ?
+					"must be fired AFTER INSERT ... REFERENCING NEW TABLE AS ... FOR EACH STATEMENT" :
+					"must be fired AFTER INSERT ... FOR EACH ROW");
+	if (for_statement && td->tg_newtable == NULL)
+		bad_trigger(function,
+					"must be fired AFTER INSERT ... REFERENCING NEW TABLE AS ... FOR EACH STATEMENT");
+}
+
+static TriggerData *
+trigger_data(FunctionCallInfo fcinfo, const char *function)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		bad_trigger(function, "must be called as a trigger");
+	return (TriggerData *) fcinfo->context;
+}
+
+/* durable_sink.capture(): one raw row. */
+Datum
+durable_sink_capture(PG_FUNCTION_ARGS)
+{
+	const char *function = "durable_sink.capture()";
+	TriggerData *td = trigger_data(fcinfo, function);
+	CaptureConfig *config;
+	TupleTableSlot *slot = td->tg_trigslot;
+	NormalizeInput input;
+	StoreBatch	batch;
+	ErrorData  *rejection;
+
+	check_trigger_event(td, function, false);
+	config = capture_config(fcinfo, td, function);
+	row_input(config, slot, &input);
+
+	store_batch_init(&batch);
+	if (sink_capture(&input, config->mode, config->builder, &config->source, false,
+					 &batch, &rejection))
+		store_append(batch.rows, batch.count, NULL, NULL);
+	else
+		sink_record_failure(&input, &config->source, rejection, true);
+
+	if (config->announce)
+	{
+		/*
+		 * The same payload for every row of a stream: NOTIFY sends identical
+		 * payloads once per transaction, so a multi-row insert or COPY
+		 * announces each stream once.
+		 */
+		StreamAnnouncement a = {0};
+
+		a.thread_id = input.thread_id_isnull ? NULL : DatumGetTextPP(input.thread_id);
+		a.run_id = input.run_id_isnull ? NULL : DatumGetTextPP(input.run_id);
+		announce_stream(config, &a, false);
+	}
+	return PointerGetDatum(NULL);
+}
+
+static bool
+nullable_texts_match(const text *a, const text *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+/*
+ * The streams (thread_id, run_id) a statement captured, for its
+ * announcements: a hash of the ids to the entries with that hash, and the
+ * last entry found (consecutive rows mostly share their stream).
+ */
+typedef struct StreamTable
+{
+	HTAB	   *by_hash;
+	List	   *all;			/* in first-seen order */
+	StreamAnnouncement *last;
+	MemoryContext context;
+} StreamTable;
+
+typedef struct StreamBucket
+{
+	uint32		hash;
+	List	   *entries;
+} StreamBucket;
+
+static void
+stream_table_init(StreamTable *table, MemoryContext context)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(uint32);
+	ctl.entrysize = sizeof(StreamBucket);
+	ctl.hcxt = context;
+	table->by_hash = hash_create("durable_sink capture streams", 256, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	table->all = NIL;
+	table->last = NULL;
+	table->context = context;
+}
+
+static bool
+stream_matches(const StreamAnnouncement *a, const text *thread_id, const text *run_id)
+{
+	return nullable_texts_match(a->thread_id, thread_id) &&
+		nullable_texts_match(a->run_id, run_id);
+}
+
+static uint32
+stream_hash(const text *thread_id, const text *run_id)
+{
+	uint32		h = thread_id ? hash_bytes((const unsigned char *) VARDATA_ANY(thread_id),
+										   VARSIZE_ANY_EXHDR(thread_id)) : 0;
+
+	if (run_id)
+		h = hash_combine(h, hash_bytes((const unsigned char *) VARDATA_ANY(run_id),
+									   VARSIZE_ANY_EXHDR(run_id)));
+	return h;
+}
+
+/* The announcement entry of a row's stream. */
+static StreamAnnouncement *
+stream_of(StreamTable *table, const NormalizeInput *input)
+{
+	text	   *thread_id = input->thread_id_isnull ? NULL : DatumGetTextPP(input->thread_id);
+	text	   *run_id = input->run_id_isnull ? NULL : DatumGetTextPP(input->run_id);
+	uint32		hash;
+	StreamBucket *bucket;
+	bool		found;
+	ListCell   *lc;
+	StreamAnnouncement *a;
+	MemoryContext old;
+
+	if (table->last != NULL && stream_matches(table->last, thread_id, run_id))
+		return table->last;
+	hash = stream_hash(thread_id, run_id);
+	bucket = hash_search(table->by_hash, &hash, HASH_ENTER, &found);
+	if (!found)
+		bucket->entries = NIL;
+	foreach(lc, bucket->entries)
+	{
+		a = lfirst(lc);
+		if (stream_matches(a, thread_id, run_id))
+			return table->last = a;
+	}
+	old = MemoryContextSwitchTo(table->context);
+	a = palloc0(sizeof(StreamAnnouncement));
+	a->thread_id = thread_id ? DatumGetTextPCopy(PointerGetDatum(thread_id)) : NULL;
+	a->run_id = run_id ? DatumGetTextPCopy(PointerGetDatum(run_id)) : NULL;
+	bucket->entries = lappend(bucket->entries, a);
+	table->all = lappend(table->all, a);
+	MemoryContextSwitchTo(old);
+	return table->last = a;
+}
+
+static void
+note_seqs(StreamAnnouncement *a, const StoreRow *rows, int from, int to)
+{
+	int			i;
+
+	for (i = from; i < to; i++)
+	{
+		if (rows[i].thread_seq > 0)
+		{
+			if (a->first_thread_seq == 0)
+				a->first_thread_seq = rows[i].thread_seq;
+			a->last_thread_seq = rows[i].thread_seq;
+		}
+		if (rows[i].run_seq > 0)
+		{
+			if (a->first_run_seq == 0)
+				a->first_run_seq = rows[i].run_seq;
+			a->last_run_seq = rows[i].run_seq;
+		}
+	}
+}
+
+/* A batch of rows waiting to be appended, and whose stream each row is. */
+typedef struct PendingBatch
+{
+	StoreBatch	batch;
+	StreamAnnouncement **stream_of_row; /* per StoreRow */
+	int			capacity;
+} PendingBatch;
+
+static void
+flush_batch(PendingBatch *pending)
+{
+	int			i;
+
+	store_append(pending->batch.rows, pending->batch.count, NULL, NULL);
+	for (i = 0; i < pending->batch.count; i++)
+		note_seqs(pending->stream_of_row[i], pending->batch.rows, i, i + 1);
+}
+
+/* durable_sink.capture_statement(): every row of the statement, in order. */
+Datum
+durable_sink_capture_statement(PG_FUNCTION_ARGS)
+{
+	const char *function = "durable_sink.capture_statement()";
+	TriggerData *td = trigger_data(fcinfo, function);
+	CaptureConfig *config;
+	TupleTableSlot *slot;
+	MemoryContext trigger_context = CurrentMemoryContext;
+	MemoryContext batch_context;
+	PendingBatch pending;
+	StreamTable streams;
+	int64		rejected = 0;
+	int			raw_rows = 0;
+	ListCell   *lc;
+
+	check_trigger_event(td, function, true);
+	config = capture_config(fcinfo, td, function);
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(td->tg_relation), &TTSOpsMinimalTuple);
+	batch_context = AllocSetContextCreate(trigger_context, "durable_sink capture batch",
+										  ALLOCSET_DEFAULT_SIZES);
+
+	stream_table_init(&streams, trigger_context);
+	MemoryContextSwitchTo(batch_context);
+	store_batch_init(&pending.batch);
+	pending.capacity = 0;
+	pending.stream_of_row = NULL;
+
+	tuplestore_rescan(td->tg_newtable);
+	while (tuplestore_gettupleslot(td->tg_newtable, true, false, slot))
+	{
+		NormalizeInput input;
+		ErrorData  *rejection;
+		StreamAnnouncement *stream;
+		int			before = pending.batch.count;
+		int			i;
+
+		row_input(config, slot, &input);
+		stream = stream_of(&streams, &input);
+		stream->rows++;
+		if (!sink_capture(&input, config->mode, config->builder, &config->source, true,
+						  &pending.batch, &rejection))
+		{
+			sink_record_failure(&input, &config->source, rejection, false);
+			rejected++;
+		}
+		if (pending.batch.count > pending.capacity)
+		{
+			pending.capacity = pending.batch.capacity;
+			pending.stream_of_row = pending.stream_of_row ?
+				repalloc(pending.stream_of_row, sizeof(void *) * pending.capacity) :
+				palloc(sizeof(void *) * pending.capacity);
+		}
+		for (i = before; i < pending.batch.count; i++)
+			pending.stream_of_row[i] = stream;
+
+		if (++raw_rows % CAPTURE_BATCH_ROWS == 0)
+		{
+			flush_batch(&pending);
+			MemoryContextReset(batch_context);
+			store_batch_init(&pending.batch);
+			pending.capacity = 0;
+			pending.stream_of_row = NULL;
+		}
+	}
+	flush_batch(&pending);
+	MemoryContextSwitchTo(trigger_context);
+	MemoryContextDelete(batch_context);
+	ExecDropSingleTupleTableSlot(slot);
+
+	if (rejected > 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("durable_sink: " INT64_FORMAT " of %d events inserted into %s were not captured",
+						rejected, raw_rows, config->source.table),
+				 errdetail("They are recorded in durable_sink.capture_failures.")));
+	if (config->announce)
+	{
+		foreach(lc, streams.all)
+			announce_stream(config, lfirst(lc), true);
+	}
+	return PointerGetDatum(NULL);
+}

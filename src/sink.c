@@ -1,0 +1,307 @@
+/*
+ * sink.c
+ *     The seed's DurableEventSink::emit inside PostgreSQL: forward the event
+ *     live, normalize it, append every draft the durability mode keeps, in
+ *     the caller's transaction.  A bad event never aborts the caller: it is
+ *     recorded in durable_sink.capture_failures with a WARNING, still
+ *     forwarded live, and nothing is staged for it.
+ *
+ * sink_capture is shared with the capture triggers (capture.c).
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/tuplestore.h"
+
+#include "announce.h"
+#include "sink.h"
+#include "state_access.h"
+
+PG_FUNCTION_INFO_V1(durable_sink_emit);
+
+static StatePlan record_failure_plan = {
+	.sql = "INSERT INTO durable_sink.capture_failures "
+		"  (source, source_table, thread_id, run_id, origin, event, sqlstate, message) "
+		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	.nargs = 8,
+	.argtypes = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID}
+};
+
+/* Copy the pass-by-reference values of row into the current context. */
+static void
+copy_row_values(DraftTupleBuilder *builder, StoreRow *row)
+{
+	int			c;
+
+	for (c = 0; c < DRAFT_NATTS; c++)
+	{
+		Form_pg_attribute att = TupleDescAttr(builder->tupdesc, c);
+
+		if (!row->nulls[c] && !att->attbyval)
+			row->values[c] = datumCopy(row->values[c], false, att->attlen);
+	}
+}
+
+/*
+ * Normalize one event (SPEC §5–§8) and add the drafts mode keeps to batch.
+ * Returns false, with the 22004/22023 error in *rejection, when the
+ * normalizer rejects the event; the caller records it.  copy_values copies
+ * the rows' values into the current context (for batches that outlive the
+ * input).
+ */
+bool
+sink_capture(const NormalizeInput *input, Durability mode, DraftTupleBuilder *builder,
+			 const CaptureSource *source, bool copy_values, StoreBatch *batch,
+			 ErrorData **rejection)
+{
+	NormalizeContext ctx;
+	AgentEvent	event;
+	DraftList	drafts;
+	int			i;
+
+	*rejection = normalize_prepare_soft(input, &ctx, &event);
+	if (*rejection != NULL)
+		return false;
+	normalize_apply(&event, &ctx, true, &drafts);
+	for (i = 0; i < drafts.count; i++)
+	{
+		StoreRow   *row;
+
+		if (!durability_keeps(mode, drafts.items[i].fidelity))
+			continue;
+		row = store_batch_push(batch);
+		draft_to_values(builder, &ctx, &drafts.items[i], row->values, row->nulls);
+		if (copy_values)
+			copy_row_values(builder, row);
+	}
+	(void) source;
+	return true;
+}
+
+static Datum
+nullable_text(Datum value, bool isnull, char *null_flag)
+{
+	*null_flag = isnull ? 'n' : ' ';
+	return isnull ? (Datum) 0 : value;
+}
+
+/*
+ * One row in durable_sink.capture_failures for a rejected event, and a
+ * WARNING unless the caller summarizes.
+ */
+void
+sink_record_failure(const NormalizeInput *input, const CaptureSource *source,
+					const ErrorData *error, bool warn)
+{
+	Datum		args[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	StateAccess access;
+
+	args[0] = CStringGetTextDatum(source->source);
+	args[1] = source->table ? CStringGetTextDatum(source->table) : (Datum) 0;
+	nulls[1] = source->table ? ' ' : 'n';
+	args[2] = nullable_text(input->thread_id, input->thread_id_isnull, &nulls[2]);
+	args[3] = nullable_text(input->run_id, input->run_id_isnull, &nulls[3]);
+	args[4] = nullable_text(input->origin, input->origin_isnull, &nulls[4]);
+	args[5] = nullable_text(input->event, input->event_isnull, &nulls[5]);
+	args[6] = CStringGetTextDatum(unpack_sql_state(error->sqlerrcode));
+	args[7] = CStringGetTextDatum(error->message);
+
+	state_access_begin(&access);
+	state_exec(&record_failure_plan, args, nulls);
+	state_access_end(&access);
+
+	if (warn)
+		ereport(WARNING,
+			(errcode(error->sqlerrcode),
+			 errmsg("durable_sink: event not captured: %s", error->message),
+			 errdetail("The event is recorded in durable_sink.capture_failures%s%s and was forwarded live.",
+					   source->table ? " for table " : "", source->table ? source->table : "")));
+}
+
+/* The event as JSON text, "null" for SQL NULL. */
+char *
+sink_event_json(const NormalizeInput *input)
+{
+	Jsonb	   *jb;
+
+	if (input->event_isnull)
+		return NULL;
+	jb = DatumGetJsonbP(input->event);
+	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+}
+
+/* ---------------------------------------------------- durable_sink.emit */
+
+enum
+{
+	EMIT_EVENT, EMIT_THREAD_ID, EMIT_RUN_ID, EMIT_ORIGIN, EMIT_MODE,
+	EMIT_CORRELATION_ID, EMIT_RESUMED, EMIT_ANNOUNCE
+};
+
+typedef struct EmitCache
+{
+	DraftTupleBuilder *builder;
+	TupleDesc	result_desc;
+} EmitCache;
+
+static EmitCache *
+emit_cache(FunctionCallInfo fcinfo)
+{
+	EmitCache  *cache = fcinfo->flinfo->fn_extra;
+	MemoryContext old;
+	TupleDesc	desc;
+
+	if (cache != NULL)
+		return cache;
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	cache = palloc0(sizeof(EmitCache));
+	cache->builder = draft_builder_create(fcinfo->flinfo->fn_mcxt);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "durable_sink: emit must return durable_sink.events");
+	cache->result_desc = BlessTupleDesc(CreateTupleDescCopy(desc));
+	MemoryContextSwitchTo(old);
+	fcinfo->flinfo->fn_extra = cache;
+	return cache;
+}
+
+static bool
+required_flag(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	return PG_GETARG_BOOL(argno);
+}
+
+static void
+emit_input(FunctionCallInfo fcinfo, NormalizeInput *input)
+{
+	input->event = PG_GETARG_DATUM(EMIT_EVENT);
+	input->event_isnull = PG_ARGISNULL(EMIT_EVENT);
+	input->thread_id = PG_GETARG_DATUM(EMIT_THREAD_ID);
+	input->thread_id_isnull = PG_ARGISNULL(EMIT_THREAD_ID);
+	input->run_id = PG_GETARG_DATUM(EMIT_RUN_ID);
+	input->run_id_isnull = PG_ARGISNULL(EMIT_RUN_ID);
+	input->origin = PG_GETARG_DATUM(EMIT_ORIGIN);
+	input->origin_isnull = PG_ARGISNULL(EMIT_ORIGIN);
+	input->correlation_id = PG_GETARG_DATUM(EMIT_CORRELATION_ID);
+	input->correlation_id_isnull = PG_ARGISNULL(EMIT_CORRELATION_ID);
+	input->resumed = PG_ARGISNULL(EMIT_RESUMED) ? false : PG_GETARG_BOOL(EMIT_RESUMED);
+	input->resumed_isnull = PG_ARGISNULL(EMIT_RESUMED);
+}
+
+/* The live frame of one emitted event. */
+static void
+announce_emitted(const NormalizeInput *input, const StoreBatch *stored,
+				 Tuplestorestate *rows, TupleDesc desc, const ErrorData *rejection)
+{
+	StringInfoData frame;
+	StringInfoData list;
+	TupleTableSlot *slot;
+	int			i;
+
+	initStringInfo(&frame);
+	frame_add_cstring(&frame, "source", "emit");
+	frame_add_text(&frame, "thread_id", input->thread_id_isnull ? NULL : DatumGetTextPP(input->thread_id));
+	frame_add_text(&frame, "run_id", input->run_id_isnull ? NULL : DatumGetTextPP(input->run_id));
+	frame_add_text(&frame, "origin", input->origin_isnull ? NULL : DatumGetTextPP(input->origin));
+	frame_add_raw(&frame, "event", sink_event_json(input));
+	if (rejection != NULL)
+	{
+		StringInfoData error;
+
+		initStringInfo(&error);
+		frame_add_cstring(&error, "sqlstate", unpack_sql_state(rejection->sqlerrcode));
+		frame_add_cstring(&error, "message", rejection->message);
+		frame_close(&error);
+		frame_add_raw(&frame, "rejected", error.data);
+	}
+	else
+	{
+		/* what was appended: event ids, kinds and per-scope seqs */
+		initStringInfo(&list);
+		appendStringInfoChar(&list, '[');
+		slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+		tuplestore_rescan(rows);
+		for (i = 0; tuplestore_gettupleslot(rows, true, false, slot); i++)
+		{
+			StringInfoData item;
+			bool		isnull;
+
+			initStringInfo(&item);
+			frame_add_int64(&item, "event_id",
+							DatumGetInt64(slot_getattr(slot, 1, &isnull)));
+			frame_add_text(&item, "event_kind",
+						   DatumGetTextPP(slot_getattr(slot, 3, &isnull)));
+			if (stored->rows[i].thread_seq > 0)
+				frame_add_int64(&item, "thread_seq", stored->rows[i].thread_seq);
+			if (stored->rows[i].run_seq > 0)
+				frame_add_int64(&item, "run_seq", stored->rows[i].run_seq);
+			frame_close(&item);
+			appendStringInfo(&list, "%s%s", i ? "," : "", item.data);
+		}
+		ExecDropSingleTupleTableSlot(slot);
+		appendStringInfoChar(&list, ']');
+		frame_add_raw(&frame, "stored", list.data);
+	}
+	announce_frame(&frame);
+}
+
+/*
+ * durable_sink.emit(event, thread_id, run_id, origin, mode, correlation_id,
+ * resumed, announce) -> SETOF durable_sink.events
+ */
+Datum
+durable_sink_emit(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	EmitCache  *cache;
+	NormalizeInput input;
+	Durability	mode;
+	bool		announce;
+	StoreBatch	batch;
+	ErrorData  *rejection;
+	CaptureSource source = {"emit", NULL};
+	Tuplestorestate *rows;
+	MemoryContext old;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	cache = emit_cache(fcinfo);
+	if (PG_ARGISNULL(EMIT_MODE))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("mode must not be null")));
+	mode = draft_durability_of(cache->builder, PG_GETARG_DATUM(EMIT_MODE));
+	announce = required_flag(fcinfo, EMIT_ANNOUNCE, "announce");
+	emit_input(fcinfo, &input);
+
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rows = tuplestore_begin_heap(true, false, work_mem);
+	MemoryContextSwitchTo(old);
+
+	store_batch_init(&batch);
+	if (sink_capture(&input, mode, cache->builder, &source, false, &batch, &rejection))
+		store_append(batch.rows, batch.count, NULL, rows);
+	else
+		sink_record_failure(&input, &source, rejection, true);
+	if (announce)
+		announce_emitted(&input, &batch, rows, cache->result_desc, rejection);
+
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = rows;
+	rsinfo->setDesc = NULL;		/* known result type; see normalize_many */
+	return (Datum) 0;
+}

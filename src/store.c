@@ -1,0 +1,594 @@
+/*
+ * store.c
+ *     The event store (durable_sink.events) and durable_sink.append.
+ *
+ * Every appended event gets, for each of its scopes (thread, run), the next
+ * number of that scope's sequence.  The head of each sequence is a row of
+ * durable_sink.scopes; an append bumps it with INSERT ... ON CONFLICT DO
+ * UPDATE, which keeps the row locked until the transaction ends.  A second
+ * writer to the same scope therefore waits for the first to commit (and
+ * then continues from its head) or to abort (and then reuses the numbers):
+ * sequences are gapless, and seq N+1 can never become visible before seq N.
+ * A batch locks its heads in one fixed order (scope type, then key) so that
+ * two batches cannot deadlock on each other.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+
+#include "state_access.h"
+#include "store.h"
+#include "text_util.h"
+
+PG_FUNCTION_INFO_V1(durable_sink_append);
+
+#define SCOPE_THREAD 0
+#define SCOPE_RUN 1
+
+static const char *const scope_type_names[] = {"thread", "run"};
+
+/* One scope touched by a batch, and the seqs it hands out. */
+typedef struct ScopeHead
+{
+	int			type;			/* SCOPE_THREAD or SCOPE_RUN */
+	uint8		key[PG_SHA256_DIGEST_LENGTH];
+	text	   *id;
+	int64		count;			/* events of the batch in this scope */
+	int64		scope_no;		/* durable_sink.scopes.scope_no */
+	int64		next_seq;
+} ScopeHead;
+
+typedef struct ScopeHeads
+{
+	ScopeHead  *items;
+	int			count;
+	int			capacity;
+	int			last_hit;
+} ScopeHeads;
+
+static StatePlan bump_head_plan = {
+	.sql = "INSERT INTO durable_sink.scopes AS s (scope_type, scope_key, scope_id, last_seq) "
+		"VALUES ($1, $2, $3, $4) "
+		"ON CONFLICT (scope_type, scope_key) DO UPDATE "
+		"SET last_seq = s.last_seq OPERATOR(pg_catalog.+) EXCLUDED.last_seq "
+		"RETURNING s.scope_no, s.last_seq",
+	.nargs = 4,
+	.argtypes = {TEXTOID, BYTEAOID, TEXTOID, INT8OID}
+};
+
+#define INSERT_EVENTS_SQL \
+	"INSERT INTO durable_sink.events (event_id, fidelity, event_kind, scopes, thread_id, " \
+	"  run_id, payload, causation_id, correlation_id, origin, visibility, schema_version, " \
+	"  thread_scope, thread_seq, run_scope, run_seq, writer_id, idempotency_key) " \
+	"SELECT COALESCE(u.event_id, " \
+	"         pg_catalog.nextval('durable_sink.event_id_seq'::pg_catalog.regclass)), " \
+	"       u.fidelity, u.event_kind, u.scopes, u.thread_id, u.run_id, u.payload, " \
+	"       u.causation_id, u.correlation_id, u.origin, u.visibility, u.schema_version, " \
+	"       u.thread_scope, u.thread_seq, u.run_scope, u.run_seq, u.writer_id, " \
+	"       u.idempotency_key " \
+	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), " \
+	"  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), " \
+	"  pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9), " \
+	"  pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12), " \
+	"  pg_catalog.unnest($13), pg_catalog.unnest($14), pg_catalog.unnest($15), " \
+	"  pg_catalog.unnest($16), pg_catalog.unnest($17), pg_catalog.unnest($18)) " \
+	"  AS u(event_id, fidelity, event_kind, scopes, thread_id, run_id, payload, " \
+	"       causation_id, correlation_id, origin, visibility, schema_version, " \
+	"       thread_scope, thread_seq, run_scope, run_seq, writer_id, idempotency_key)"
+
+#define INSERT_NATTS 18
+
+static void resolve_insert_types(StatePlan *plan);
+
+static StatePlan insert_events_plan = {
+	.sql = INSERT_EVENTS_SQL,
+	.nargs = INSERT_NATTS,
+	.resolve_types = resolve_insert_types
+};
+
+static StatePlan insert_events_returning_plan = {
+	.sql = INSERT_EVENTS_SQL " RETURNING *",
+	.nargs = INSERT_NATTS,
+	.resolve_types = resolve_insert_types
+};
+
+static StatePlan claim_key_plan = {
+	.sql = "INSERT INTO durable_sink.idempotency_keys "
+		"  (key_digest, writer_id, idempotency_key, event_id) "
+		"VALUES ($1, $2, $3, pg_catalog.nextval('durable_sink.event_id_seq'::pg_catalog.regclass)) "
+		"ON CONFLICT (key_digest) DO NOTHING RETURNING event_id",
+	.nargs = 3,
+	.argtypes = {BYTEAOID, TEXTOID, TEXTOID}
+};
+
+/* Rare (retries only): planned for each execution, never a stale seq scan. */
+static StatePlan find_key_plan = {
+	.sql = "SELECT e.* FROM durable_sink.idempotency_keys k "
+		"JOIN durable_sink.events e ON e.event_id OPERATOR(pg_catalog.=) k.event_id "
+		"WHERE k.key_digest OPERATOR(pg_catalog.=) $1",
+	.nargs = 1,
+	.argtypes = {BYTEAOID},
+	.custom_plan = true
+};
+
+/* Element types of the unnest() arrays, in INSERT_EVENTS_SQL order. */
+static void
+element_types(Oid *types)
+{
+	Oid			fidelity = extension_type_oid("fidelity_class");
+	Oid			visibility = extension_type_oid("visibility");
+	const Oid	fixed[INSERT_NATTS] = {
+		INT8OID, fidelity, TEXTOID, JSONBOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
+		TEXTOID, TEXTOID, visibility, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		TEXTOID, TEXTOID
+	};
+
+	memcpy(types, fixed, sizeof(fixed));
+}
+
+static void
+resolve_insert_types(StatePlan *plan)
+{
+	Oid			types[INSERT_NATTS];
+	int			i;
+
+	element_types(types);
+	for (i = 0; i < INSERT_NATTS; i++)
+		plan->argtypes[i] = get_array_type(types[i]);
+}
+
+void
+store_batch_init(StoreBatch *batch)
+{
+	batch->count = 0;
+	batch->capacity = 16;
+	batch->rows = palloc(sizeof(StoreRow) * batch->capacity);
+}
+
+StoreRow *
+store_batch_push(StoreBatch *batch)
+{
+	StoreRow   *row;
+
+	if (batch->count == batch->capacity)
+	{
+		batch->capacity *= 2;
+		batch->rows = repalloc(batch->rows, sizeof(StoreRow) * batch->capacity);
+	}
+	row = &batch->rows[batch->count++];
+	memset(row, 0, sizeof(StoreRow));
+	return row;
+}
+
+/* ------------------------------------------------------------ scope heads */
+
+static int
+find_or_add_head(ScopeHeads *heads, int type, text *id)
+{
+	uint8		key[PG_SHA256_DIGEST_LENGTH];
+	int			i;
+	ScopeHead  *head;
+
+	/* consecutive rows of a batch mostly share their scopes */
+	if (heads->last_hit < heads->count)
+	{
+		head = &heads->items[heads->last_hit];
+		if (head->type == type &&
+			VARSIZE_ANY_EXHDR(head->id) == VARSIZE_ANY_EXHDR(id) &&
+			memcmp(VARDATA_ANY(head->id), VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id)) == 0)
+		{
+			head->count++;
+			return heads->last_hit;
+		}
+	}
+	sha256_digest(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id), key);
+	for (i = 0; i < heads->count; i++)
+	{
+		head = &heads->items[i];
+		if (head->type == type && memcmp(head->key, key, sizeof(key)) == 0)
+		{
+			head->count++;
+			heads->last_hit = i;
+			return i;
+		}
+	}
+	if (heads->count == heads->capacity)
+	{
+		heads->capacity = Max(8, heads->capacity * 2);
+		heads->items = heads->items ?
+			repalloc(heads->items, sizeof(ScopeHead) * heads->capacity) :
+			palloc(sizeof(ScopeHead) * heads->capacity);
+	}
+	head = &heads->items[heads->count];
+	head->type = type;
+	memcpy(head->key, key, sizeof(key));
+	head->id = id;
+	head->count = 1;
+	heads->last_hit = heads->count;
+	return heads->count++;
+}
+
+static int
+compare_heads(const void *a, const void *b)
+{
+	const ScopeHead *x = *(ScopeHead *const *) a;
+	const ScopeHead *y = *(ScopeHead *const *) b;
+
+	if (x->type != y->type)
+		return x->type < y->type ? -1 : 1;
+	return memcmp(x->key, y->key, PG_SHA256_DIGEST_LENGTH);
+}
+
+pg_attribute_noreturn()
+static void
+append_conflict(const ScopeHead *head, int64 latest, int64 expected)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("append conflict: %s scope \"%s\" is at seq " INT64_FORMAT ", expected " INT64_FORMAT,
+					scope_type_names[head->type], text_to_cstring(head->id), latest, expected),
+			 errhint("Read the scope again and retry the append.")));
+}
+
+/*
+ * Bump every head by its count, in a fixed lock order, and check the
+ * caller's expectations (compare-and-append).
+ */
+static void
+bump_heads(ScopeHeads *heads, const AppendExpectation *expect)
+{
+	ScopeHead **order = palloc(sizeof(ScopeHead *) * heads->count);
+	int			i;
+
+	for (i = 0; i < heads->count; i++)
+		order[i] = &heads->items[i];
+	qsort(order, heads->count, sizeof(ScopeHead *), compare_heads);
+
+	for (i = 0; i < heads->count; i++)
+	{
+		ScopeHead  *head = order[i];
+		bytea	   *key = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+		Datum		args[4];
+		bool		isnull;
+		int64		last_seq;
+
+		SET_VARSIZE(key, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+		memcpy(VARDATA(key), head->key, PG_SHA256_DIGEST_LENGTH);
+		args[0] = CStringGetTextDatum(scope_type_names[head->type]);
+		args[1] = PointerGetDatum(key);
+		args[2] = PointerGetDatum(head->id);
+		args[3] = Int64GetDatum(head->count);
+		state_exec(&bump_head_plan, args, NULL);
+		head->scope_no = DatumGetInt64(state_result_value(1, &isnull));
+		last_seq = DatumGetInt64(state_result_value(2, &isnull));
+		head->next_seq = last_seq - head->count + 1;
+
+		if (expect != NULL)
+		{
+			bool		check = head->type == SCOPE_THREAD ? expect->check_thread : expect->check_run;
+			int64		expected = head->type == SCOPE_THREAD ? expect->thread_seq : expect->run_seq;
+
+			if (check && head->next_seq - 1 != expected)
+				append_conflict(head, head->next_seq - 1, expected);
+		}
+	}
+}
+
+/* ------------------------------------------------------------ insertion */
+
+/* Column arrays for the unnest() insert. */
+typedef struct InsertArrays
+{
+	Datum	   *values[INSERT_NATTS];
+	bool	   *nulls[INSERT_NATTS];
+} InsertArrays;
+
+static void
+set_cell(InsertArrays *a, int col, int row, Datum value, bool isnull)
+{
+	a->values[col][row] = value;
+	a->nulls[col][row] = isnull;
+}
+
+static void
+fill_insert_row(InsertArrays *a, int i, const StoreRow *row, const ScopeHeads *heads,
+				int thread_head, int run_head)
+{
+	int			c;
+
+	set_cell(a, 0, i, Int64GetDatum(row->event_id), row->event_id == 0);
+	/* draft columns 0..10 are insert columns 1..11 */
+	for (c = 0; c < DRAFT_NATTS; c++)
+		set_cell(a, c + 1, i, row->values[c], row->nulls[c]);
+	set_cell(a, 12, i, Int64GetDatum(thread_head >= 0 ? heads->items[thread_head].scope_no : 0),
+			 thread_head < 0);
+	set_cell(a, 13, i, Int64GetDatum(row->thread_seq), thread_head < 0);
+	set_cell(a, 14, i, Int64GetDatum(run_head >= 0 ? heads->items[run_head].scope_no : 0),
+			 run_head < 0);
+	set_cell(a, 15, i, Int64GetDatum(row->run_seq), run_head < 0);
+	set_cell(a, 16, i, PointerGetDatum(row->writer_id), row->writer_id == NULL);
+	set_cell(a, 17, i, PointerGetDatum(row->idempotency_key), row->idempotency_key == NULL);
+}
+
+static Datum
+build_array(Datum *values, bool *nulls, int count, Oid element_type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {count};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, element_type,
+											  typlen, typbyval, typalign));
+}
+
+/*
+ * Append rows, in order.  Each row's scopes come from its thread_id/run_id
+ * columns (derived from its scopes).  The assigned seqs are written back
+ * into the rows; with result, the stored rows are added to it.
+ */
+void
+store_append(StoreRow *rows, int count, const AppendExpectation *expect,
+			 Tuplestorestate *result)
+{
+	ScopeHeads	heads = {0};
+	int		   *thread_heads;
+	int		   *run_heads;
+	InsertArrays arrays;
+	Oid			types[INSERT_NATTS];
+	Datum		args[INSERT_NATTS];
+	StateAccess access;
+	uint64		stored;
+	int			i;
+	int			c;
+
+	if (count == 0)
+		return;
+	thread_heads = palloc(sizeof(int) * count);
+	run_heads = palloc(sizeof(int) * count);
+	for (i = 0; i < count; i++)
+	{
+		StoreRow   *row = &rows[i];
+
+		thread_heads[i] = row->nulls[COL_THREAD_ID] ? -1 :
+			find_or_add_head(&heads, SCOPE_THREAD, DatumGetTextPP(row->values[COL_THREAD_ID]));
+		run_heads[i] = row->nulls[COL_RUN_ID] ? -1 :
+			find_or_add_head(&heads, SCOPE_RUN, DatumGetTextPP(row->values[COL_RUN_ID]));
+	}
+
+	state_access_begin(&access);
+	bump_heads(&heads, expect);
+
+	for (c = 0; c < INSERT_NATTS; c++)
+	{
+		arrays.values[c] = palloc(sizeof(Datum) * count);
+		arrays.nulls[c] = palloc(sizeof(bool) * count);
+	}
+	for (i = 0; i < count; i++)
+	{
+		rows[i].thread_seq = thread_heads[i] >= 0 ? heads.items[thread_heads[i]].next_seq++ : 0;
+		rows[i].run_seq = run_heads[i] >= 0 ? heads.items[run_heads[i]].next_seq++ : 0;
+		fill_insert_row(&arrays, i, &rows[i], &heads, thread_heads[i], run_heads[i]);
+	}
+	element_types(types);
+	for (c = 0; c < INSERT_NATTS; c++)
+		args[c] = build_array(arrays.values[c], arrays.nulls[c], count, types[c]);
+
+	stored = state_exec(result ? &insert_events_returning_plan : &insert_events_plan,
+						args, NULL);
+	if (stored != (uint64) count)
+		elog(ERROR, "durable_sink: stored " UINT64_FORMAT " of %d events", stored, count);
+	if (result != NULL)
+	{
+		for (i = 0; i < count; i++)
+			tuplestore_puttuple(result, SPI_tuptable->vals[i]);
+	}
+	state_access_end(&access);
+}
+
+/* ----------------------------------------------------------- idempotency */
+
+static bytea *
+idempotency_digest(const text *writer_id, const text *key)
+{
+	StringInfoData both;
+	bytea	   *digest = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+	initStringInfo(&both);
+	appendBinaryStringInfo(&both, VARDATA_ANY(writer_id), VARSIZE_ANY_EXHDR(writer_id));
+	appendStringInfoChar(&both, '\0');
+	appendBinaryStringInfo(&both, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+	SET_VARSIZE(digest, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	sha256_digest(both.data, both.len, (uint8 *) VARDATA(digest));
+	return digest;
+}
+
+/*
+ * Claim row's (writer_id, idempotency_key).  When it was free, sets
+ * row->event_id and *claimed and returns NULL; when an event already holds
+ * it (waiting for a concurrent claimer to commit or abort), returns a copy
+ * of that stored event.
+ */
+HeapTuple
+store_find_idempotent(StoreRow *row, bool *claimed)
+{
+	bytea	   *digest = idempotency_digest(row->writer_id, row->idempotency_key);
+	Datum		args[3] = {PointerGetDatum(digest), PointerGetDatum(row->writer_id),
+	PointerGetDatum(row->idempotency_key)};
+	StateAccess access;
+	HeapTuple	existing = NULL;
+	bool		isnull;
+
+	state_access_begin(&access);
+	*claimed = state_exec(&claim_key_plan, args, NULL) == 1;
+	if (*claimed)
+		row->event_id = DatumGetInt64(state_result_value(1, &isnull));
+	else
+	{
+		if (state_exec(&find_key_plan, args, NULL) != 1)
+			elog(ERROR, "durable_sink: idempotency key without its event");
+		existing = heap_copytuple(SPI_tuptable->vals[0]);
+	}
+	state_access_end(&access);
+	return existing;
+}
+
+/* ------------------------------------------------- durable_sink.append */
+
+/* Byte equality: a retry must repeat the original exactly. */
+static bool
+texts_equal(Datum a, Datum b)
+{
+	text	   *x = DatumGetTextPP(a);
+	text	   *y = DatumGetTextPP(b);
+
+	return VARSIZE_ANY_EXHDR(x) == VARSIZE_ANY_EXHDR(y) &&
+		memcmp(VARDATA_ANY(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(x)) == 0;
+}
+
+static bool
+nullable_texts_equal(Datum a, bool a_null, Datum b, bool b_null)
+{
+	if (a_null || b_null)
+		return a_null && b_null;
+	return texts_equal(a, b);
+}
+
+static bool
+jsonbs_equal(Datum a, Datum b)
+{
+	return DatumGetBool(DirectFunctionCall2(jsonb_eq, a, b));
+}
+
+/*
+ * A retry must repeat the original's scopes, event_kind, payload,
+ * visibility, causation_id and correlation_id (origin, schema_version and
+ * fidelity may differ).
+ */
+static void
+check_same_event(const StoreRow *row, HeapTuple existing, TupleDesc desc)
+{
+	bool		isnull;
+	const char *differs = NULL;
+
+#define STORED(name) heap_getattr(existing, SPI_fnumber(desc, name), desc, &isnull)
+	if (!jsonbs_equal(row->values[COL_SCOPES], STORED("scopes")))
+		differs = "scopes";
+	else if (!texts_equal(row->values[COL_EVENT_KIND], STORED("event_kind")))
+		differs = "event_kind";
+	else if (!jsonbs_equal(row->values[COL_PAYLOAD], STORED("payload")))
+		differs = "payload";
+	else if (DatumGetObjectId(row->values[COL_VISIBILITY]) !=
+			 DatumGetObjectId(STORED("visibility")))
+		differs = "visibility";
+	else
+	{
+		Datum		stored = STORED("causation_id");
+
+		if (!nullable_texts_equal(row->values[COL_CAUSATION_ID], row->nulls[COL_CAUSATION_ID],
+								  stored, isnull))
+			differs = "causation_id";
+		else
+		{
+			stored = STORED("correlation_id");
+			if (!nullable_texts_equal(row->values[COL_CORRELATION_ID],
+									  row->nulls[COL_CORRELATION_ID], stored, isnull))
+				differs = "correlation_id";
+		}
+	}
+#undef STORED
+	if (differs != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("idempotency conflict: writer \"%s\" already used key \"%s\" for a different event",
+						text_to_cstring(row->writer_id), text_to_cstring(row->idempotency_key)),
+				 errdetail("Member \"%s\" differs from the event appended first.", differs)));
+}
+
+static void
+read_expectation(FunctionCallInfo fcinfo, const StoreRow *row, AppendExpectation *expect)
+{
+	expect->check_thread = !PG_ARGISNULL(3);
+	expect->thread_seq = expect->check_thread ? PG_GETARG_INT64(3) : 0;
+	expect->check_run = !PG_ARGISNULL(4);
+	expect->run_seq = expect->check_run ? PG_GETARG_INT64(4) : 0;
+	if (expect->check_thread && row->nulls[COL_THREAD_ID])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expected_thread_seq given for a draft without a thread scope")));
+	if (expect->check_run && row->nulls[COL_RUN_ID])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expected_run_seq given for a draft without a run scope")));
+	if ((expect->check_thread && expect->thread_seq < 0) ||
+		(expect->check_run && expect->run_seq < 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an expected seq must not be negative")));
+}
+
+/*
+ * durable_sink.append(draft, writer_id, idempotency_key, expected_thread_seq,
+ * expected_run_seq) -> durable_sink.events
+ */
+Datum
+durable_sink_append(PG_FUNCTION_ARGS)
+{
+	TupleDesc	result_desc;
+	StoreRow	row;
+	AppendExpectation expect;
+	Tuplestorestate *stored;
+	TupleTableSlot *slot;
+	HeapTuple	tuple;
+
+	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "durable_sink: append must return durable_sink.events");
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("draft must not be null")));
+
+	memset(&row, 0, sizeof(row));
+	draft_values_from_record(PG_GETARG_HEAPTUPLEHEADER(0), row.values, row.nulls);
+	draft_validate_values(row.values, row.nulls);
+	row.writer_id = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
+	row.idempotency_key = PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2);
+	if (row.idempotency_key != NULL && row.writer_id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("idempotency_key requires writer_id"),
+				 errdetail("An idempotency key is unique per writer.")));
+	read_expectation(fcinfo, &row, &expect);
+
+	if (row.idempotency_key != NULL)
+	{
+		bool		claimed;
+		HeapTuple	existing = store_find_idempotent(&row, &claimed);
+
+		if (!claimed)
+		{
+			check_same_event(&row, existing, result_desc);
+			PG_RETURN_DATUM(heap_copy_tuple_as_datum(existing, result_desc));
+		}
+	}
+
+	stored = tuplestore_begin_heap(false, false, work_mem);
+	store_append(&row, 1, &expect, stored);
+	slot = MakeSingleTupleTableSlot(result_desc, &TTSOpsMinimalTuple);
+	if (!tuplestore_gettupleslot(stored, true, false, slot))
+		elog(ERROR, "durable_sink: appended event not returned");
+	tuple = ExecCopySlotHeapTuple(slot);
+	ExecDropSingleTupleTableSlot(slot);
+	tuplestore_end(stored);
+	PG_RETURN_DATUM(heap_copy_tuple_as_datum(tuple, result_desc));
+}
