@@ -122,7 +122,7 @@ sink_record_failure(const NormalizeInput *input, const CaptureSource *source,
 		ereport(WARNING,
 			(errcode(error->sqlerrcode),
 			 errmsg("durable_sink: event not captured: %s", error->message),
-			 errdetail("The event is recorded in durable_sink.capture_failures%s%s and was forwarded live.",
+			 errdetail("The event is recorded in durable_sink.capture_failures%s%s.",
 					   source->table ? " for table " : "", source->table ? source->table : "")));
 }
 

@@ -1,0 +1,111 @@
+-- Trigger capture of raw event tables: row and statement triggers.
+\pset null '(null)'
+
+CREATE TABLE raw_row (id bigserial, thread_id text, run_id text, corr varchar, event jsonb);
+CREATE TABLE raw_stmt (LIKE raw_row INCLUDING ALL);
+CREATE TRIGGER capture_rows AFTER INSERT ON raw_row FOR EACH ROW
+  EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'full_fidelity', 'corr', 'false');
+CREATE TRIGGER capture_statements AFTER INSERT ON raw_stmt REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT
+  EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'full_fidelity', 'corr', 'false');
+
+-- The same stream into both tables (different thread ids, so state and
+-- sequences are separate), once with COPY and once with a multi-row INSERT.
+CREATE TEMP TABLE stream (n int, event jsonb);
+COPY stream FROM STDIN;
+1	{"event_type":"run_start","thread_id":"THREAD","run_id":"RUN"}
+2	{"event_type":"state_snapshot","snapshot":{"extensions":{"__context_compaction":{"in_flight":{"task_id":"k1"}}}}}
+3	{"event_type":"text_delta","delta":"Hello"}
+4	{"event_type":"tool_call_done","id":"c1","message_id":"m1","outcome":"suspended","result":{"tool_name":"x","status":"pending","data":null,"suspension":{"suspension":{"id":"p1"}}}}
+5	"not an event"
+6	{"event_type":"text_delta"}
+7	{"event_type":"state_snapshot","snapshot":{"extensions":{"__context_compaction":{"total_compactions":1,"boundaries":[{"task_id":"k1","summary":"s"}]}}}}
+8	{"event_type":"run_finish","thread_id":"THREAD","run_id":"RUN","termination":{"type":"suspended"}}
+9	{"event_type":"run_start","thread_id":"THREAD","run_id":"RUN"}
+10	{"event_type":"run_finish","thread_id":"THREAD","run_id":"RUN","termination":{"type":"natural_end"}}
+\.
+INSERT INTO raw_row (thread_id, run_id, corr, event)
+SELECT 'tr', 'rr', 'c' || n, replace(replace(event::text, 'THREAD', 'tr'), 'RUN', 'rr')::jsonb FROM stream ORDER BY n;
+INSERT INTO raw_stmt (thread_id, run_id, corr, event)
+SELECT 'ts', 'rs', 'c' || n, replace(replace(event::text, 'THREAD', 'ts'), 'RUN', 'rs')::jsonb FROM stream ORDER BY n;
+
+-- Identical canonical rows, in the same order (ids aside).
+SELECT thread_id, thread_seq, run_seq, event_kind, fidelity, correlation_id, origin
+FROM durable_sink.events WHERE thread_id = 'tr' ORDER BY event_id;
+SELECT count(*) AS rows_differing FROM (
+  (SELECT thread_seq, run_seq, event_kind, fidelity, correlation_id, origin, visibility,
+          replace(replace(payload::text, 'tr', 'T'), 'rr', 'R') AS payload
+   FROM durable_sink.events WHERE thread_id = 'tr'
+   EXCEPT ALL
+   SELECT thread_seq, run_seq, event_kind, fidelity, correlation_id, origin, visibility,
+          replace(replace(payload::text, 'ts', 'T'), 'rs', 'R')
+   FROM durable_sink.events WHERE thread_id = 'ts')
+  UNION ALL
+  (SELECT thread_seq, run_seq, event_kind, fidelity, correlation_id, origin, visibility,
+          replace(replace(payload::text, 'ts', 'T'), 'rs', 'R')
+   FROM durable_sink.events WHERE thread_id = 'ts'
+   EXCEPT ALL
+   SELECT thread_seq, run_seq, event_kind, fidelity, correlation_id, origin, visibility,
+          replace(replace(payload::text, 'tr', 'T'), 'rr', 'R')
+   FROM durable_sink.events WHERE thread_id = 'tr')) d;
+SELECT (SELECT string_agg(event_kind, ',' ORDER BY event_id) FROM durable_sink.events WHERE thread_id = 'tr')
+     = (SELECT string_agg(event_kind, ',' ORDER BY event_id) FROM durable_sink.events WHERE thread_id = 'ts')
+       AS same_order;
+
+-- Every raw row is there; each bad one is in capture_failures exactly once.
+SELECT (SELECT count(*) FROM raw_row) AS raw_row, (SELECT count(*) FROM raw_stmt) AS raw_stmt;
+SELECT source, source_table, thread_id, run_id, origin, event, sqlstate, message
+FROM durable_sink.capture_failures WHERE source = 'trigger' ORDER BY failure_id;
+
+-- COPY through the statement trigger, compacted mode, in another table.
+CREATE TABLE raw_copy (thread_id text, run_id text, event jsonb);
+CREATE TRIGGER capture_copy AFTER INSERT ON raw_copy REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'copy', 'compacted');
+COPY raw_copy FROM STDIN;
+tc	rc	{"event_type":"run_start","thread_id":"tc","run_id":"rc"}
+tc	rc	{"event_type":"text_delta","delta":"a"}
+tc	rc	{"event_type":"text_delta","delta":"b"}
+tc	rc	{"event_type":"inference_complete","model":"m","duration_ms":5}
+tc	rc	{"event_type":"run_finish","thread_id":"tc","run_id":"rc","termination":{"type":"natural_end"}}
+\.
+SELECT seq, event_kind, origin FROM durable_sink.read('run', 'rc');
+
+-- More rows than one batch of the statement trigger: order and gaplessness.
+INSERT INTO raw_copy SELECT 'tb', 'rb', jsonb_build_object('event_type', 'error', 'message', 'm' || g)
+FROM generate_series(1, 2500) g;
+SELECT count(*) AS stored, min(seq), max(seq), bool_and(payload->>'message' = 'm' || seq) AS in_order
+FROM durable_sink.read('thread', 'tb', max_rows => 5000);
+
+-- Wrong arguments are rejected at the first fire.
+SET client_min_messages = warning;
+CREATE TABLE raw_bad (thread_id text, run_id text, event jsonb, n int);
+CREATE FUNCTION pg_temp.fire(args text, kind text DEFAULT 'ROW') RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE 'DROP TRIGGER IF EXISTS t ON raw_bad';
+  IF kind = 'ROW' THEN
+    EXECUTE format('CREATE TRIGGER t AFTER INSERT ON raw_bad FOR EACH ROW EXECUTE FUNCTION durable_sink.capture(%s)', args);
+  ELSIF kind = 'STATEMENT' THEN
+    EXECUTE format('CREATE TRIGGER t AFTER INSERT ON raw_bad REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION durable_sink.capture_statement(%s)', args);
+  ELSE
+    EXECUTE format('CREATE TRIGGER t %s ON raw_bad %s', args, kind);
+  END IF;
+  INSERT INTO raw_bad VALUES ('t', 'r', '{"event_type":"step_end"}', 1);
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+SELECT pg_temp.fire($$'event', 'thread_id', 'run_id', 'app'$$) AS too_few;
+SELECT pg_temp.fire($$'event', 'thread_id', 'run_id', 'app', 'compacted', '', 'true', 'x'$$) AS too_many;
+SELECT pg_temp.fire($$'evt', 'thread_id', 'run_id', 'app', 'compacted'$$) AS missing_column;
+SELECT pg_temp.fire($$'thread_id', 'thread_id', 'run_id', 'app', 'compacted'$$) AS event_not_jsonb;
+SELECT pg_temp.fire($$'event', 'n', 'run_id', 'app', 'compacted'$$) AS thread_not_text;
+SELECT pg_temp.fire($$'event', 'thread_id', 'run_id', ' ', 'compacted'$$) AS blank_origin;
+SELECT pg_temp.fire($$'event', 'thread_id', 'run_id', 'app', 'everything'$$) AS bad_mode;
+SELECT pg_temp.fire($$'event', 'thread_id', 'run_id', 'app', 'compacted', 'nope'$$) AS bad_correlation_column;
+SELECT pg_temp.fire($$'event', 'thread_id', 'run_id', 'app', 'compacted', '', 'maybe'$$) AS bad_announce;
+SELECT pg_temp.fire($$'event', 'thread_id', 'run_id', 'app', 'compacted'$$, 'STATEMENT') AS statement_ok;
+SELECT pg_temp.fire($$BEFORE INSERT$$, $$FOR EACH ROW EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted')$$) AS before_trigger;
+SELECT pg_temp.fire($$AFTER INSERT$$, $$FOR EACH STATEMENT EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted')$$) AS row_function_per_statement;
+SELECT pg_temp.fire($$AFTER INSERT$$, $$FOR EACH STATEMENT EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'compacted')$$) AS no_transition_table;
+RESET client_min_messages;
+SELECT durable_sink.capture();
