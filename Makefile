@@ -16,7 +16,8 @@ REGRESS     = mapping validation drafts run_lifecycle permission compaction enco
 REGRESS_OPTS = --load-extension=durable_sink
 
 # isolation specs: test/specs/<name>.spec against test/expected/<name>.out
-ISOLATION   = run_start_race compaction_race
+ISOLATION   = run_start_race compaction_race append_race idempotency_race \
+              emit_run_start_race
 ISOLATION_OPTS = --inputdir=test --load-extension=durable_sink
 
 # PostgreSQL's headers are system headers here so -Wextra judges only our code.
