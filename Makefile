@@ -20,6 +20,10 @@ ISOLATION   = run_start_race compaction_race append_race idempotency_race \
               emit_run_start_race
 ISOLATION_OPTS = --inputdir=test --load-extension=durable_sink
 
+# TAP tests (PostgreSQL::Test::Cluster): crash and restart behaviour
+TAP_TESTS   = 1
+PROVE_TESTS = test/t/*.pl
+
 # PostgreSQL's headers are system headers here so -Wextra judges only our code.
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server)
 PG_CFLAGS   = -Wall -Wextra $(EXTRA_CFLAGS)

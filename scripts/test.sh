@@ -34,8 +34,8 @@ for tap_log in "$work"/tmp_check/log/*; do
     [ "$status" -ne 0 ] && [ -f "$tap_log" ] && { log "$tap_log"; tail -n 50 "$tap_log"; }
 done
 
-passed=$(grep -Ec '\.\.\. ok|^t/.* ok$' "$DS_PGDIR/check.log" || true)
-failed=$(grep -Ec '\.\.\. FAILED|^t/.* (Dubious|Failed)|^not ok' "$DS_PGDIR/check.log" || true)
+passed=$(grep -Ec '\.\.\. ok|\.pl \.\. ok$' "$DS_PGDIR/check.log" || true)
+failed=$(grep -Ec '\.\.\. FAILED|\.pl \.\. (Dubious|Failed)|^not ok' "$DS_PGDIR/check.log" || true)
 [ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
 echo "durable_sink tests: $passed passed, $failed failed"
 exit "$status"
