@@ -70,9 +70,12 @@ tc	rc	{"event_type":"run_finish","thread_id":"tc","run_id":"rc","termination":{"
 \.
 SELECT seq, event_kind, origin FROM durable_sink.read('run', 'rc');
 
--- More rows than one batch of the statement trigger: order and gaplessness.
+-- More rows than one batch of the statement trigger, and a transition
+-- table that spills to disk (small work_mem): order and gaplessness.
+SET work_mem = '64kB';
 INSERT INTO raw_copy SELECT 'tb', 'rb', jsonb_build_object('event_type', 'error', 'message', 'm' || g)
 FROM generate_series(1, 2500) g;
+RESET work_mem;
 SELECT count(*) AS stored, min(seq), max(seq), bool_and(payload->>'message' = 'm' || seq) AS in_order
 FROM durable_sink.read('thread', 'tb', max_rows => 5000);
 
@@ -109,3 +112,18 @@ SELECT pg_temp.fire($$AFTER INSERT$$, $$FOR EACH STATEMENT EXECUTE FUNCTION dura
 SELECT pg_temp.fire($$AFTER INSERT$$, $$FOR EACH STATEMENT EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'compacted')$$) AS no_transition_table;
 RESET client_min_messages;
 SELECT durable_sink.capture();
+
+-- A hostile search_path (decoy tables named like the extension's) does not
+-- redirect what the triggers write.
+CREATE SCHEMA decoy;
+CREATE TABLE decoy.events (LIKE durable_sink.events);
+CREATE TABLE decoy.scopes (LIKE durable_sink.scopes);
+CREATE TABLE decoy.run_state (LIKE durable_sink.run_state);
+SET search_path = decoy, public;
+INSERT INTO raw_row (thread_id, run_id, corr, event) VALUES ('th', 'rh', 'h1', '{"event_type":"run_start","thread_id":"th","run_id":"rh"}');
+INSERT INTO raw_stmt (thread_id, run_id, corr, event) VALUES ('th', 'rh', 'h2', '{"event_type":"error","message":"x"}');
+RESET search_path;
+SELECT (SELECT count(*) FROM decoy.events) + (SELECT count(*) FROM decoy.scopes)
+       + (SELECT count(*) FROM decoy.run_state) AS decoy_rows;
+SELECT seq, event_kind, correlation_id FROM durable_sink.read('thread', 'th');
+DROP SCHEMA decoy CASCADE;

@@ -405,6 +405,21 @@ flush_batch(PendingBatch *pending)
 		note_seqs(pending->stream_of_row[i], pending->batch.rows, i, i + 1);
 }
 
+/*
+ * The next row of the transition table.  A spilled tuplestore reads rows
+ * into fresh memory that the slot frees on the next fetch: read them in the
+ * trigger's context, which outlives the batch context's resets.
+ */
+static bool
+next_new_row(Tuplestorestate *rows, TupleTableSlot *slot, MemoryContext context)
+{
+	MemoryContext old = MemoryContextSwitchTo(context);
+	bool		found = tuplestore_gettupleslot(rows, true, false, slot);
+
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
 /* durable_sink.capture_statement(): every row of the statement, in order. */
 Datum
 durable_sink_capture_statement(PG_FUNCTION_ARGS)
@@ -434,7 +449,7 @@ durable_sink_capture_statement(PG_FUNCTION_ARGS)
 	pending.stream_of_row = NULL;
 
 	tuplestore_rescan(td->tg_newtable);
-	while (tuplestore_gettupleslot(td->tg_newtable, true, false, slot))
+	while (next_new_row(td->tg_newtable, slot, trigger_context))
 	{
 		NormalizeInput input;
 		ErrorData  *rejection;

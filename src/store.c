@@ -54,14 +54,20 @@ typedef struct ScopeHeads
 	int			last_hit;
 } ScopeHeads;
 
-static StatePlan bump_head_plan = {
+/*
+ * All heads of a batch in one statement.  The rows arrive sorted by
+ * (scope_type, scope_key) and ON CONFLICT processes them in that order,
+ * which is the lock order.
+ */
+static StatePlan bump_heads_plan = {
 	.sql = "INSERT INTO durable_sink.scopes AS s (scope_type, scope_key, scope_id, last_seq) "
-		"VALUES ($1, $2, $3, $4) "
+		"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+		"                         pg_catalog.unnest($3), pg_catalog.unnest($4)) "
 		"ON CONFLICT (scope_type, scope_key) DO UPDATE "
 		"SET last_seq = s.last_seq OPERATOR(pg_catalog.+) EXCLUDED.last_seq "
-		"RETURNING s.scope_no, s.last_seq",
+		"RETURNING s.scope_type, s.scope_key, s.scope_no, s.last_seq",
 	.nargs = 4,
-	.argtypes = {TEXTOID, BYTEAOID, TEXTOID, INT8OID}
+	.argtypes = {TEXTARRAYOID, BYTEAARRAYOID, TEXTARRAYOID, INT8ARRAYOID}
 };
 
 #define INSERT_EVENTS_SQL \
@@ -98,6 +104,28 @@ static StatePlan insert_events_returning_plan = {
 	.sql = INSERT_EVENTS_SQL " RETURNING *",
 	.nargs = INSERT_NATTS,
 	.resolve_types = resolve_insert_types
+};
+
+/* One event: plain parameters, a cheaper plan than unnest() for the row paths. */
+#define INSERT_EVENT_SQL \
+	"INSERT INTO durable_sink.events (event_id, fidelity, event_kind, scopes, thread_id, " \
+	"  run_id, payload, causation_id, correlation_id, origin, visibility, schema_version, " \
+	"  thread_scope, thread_seq, run_scope, run_seq, writer_id, idempotency_key) " \
+	"VALUES (COALESCE($1, pg_catalog.nextval('durable_sink.event_id_seq'::pg_catalog.regclass)), " \
+	"        $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+
+static void resolve_insert_one_types(StatePlan *plan);
+
+static StatePlan insert_event_plan = {
+	.sql = INSERT_EVENT_SQL,
+	.nargs = INSERT_NATTS,
+	.resolve_types = resolve_insert_one_types
+};
+
+static StatePlan insert_event_returning_plan = {
+	.sql = INSERT_EVENT_SQL " RETURNING *",
+	.nargs = INSERT_NATTS,
+	.resolve_types = resolve_insert_one_types
 };
 
 static StatePlan claim_key_plan = {
@@ -145,11 +173,17 @@ resolve_insert_types(StatePlan *plan)
 		plan->argtypes[i] = get_array_type(types[i]);
 }
 
+static void
+resolve_insert_one_types(StatePlan *plan)
+{
+	element_types(plan->argtypes);
+}
+
 void
 store_batch_init(StoreBatch *batch)
 {
 	batch->count = 0;
-	batch->capacity = 16;
+	batch->capacity = 4;
 	batch->rows = palloc(sizeof(StoreRow) * batch->capacity);
 }
 
@@ -245,30 +279,60 @@ append_conflict(const ScopeHead *head, int64 latest, int64 expected)
 static void
 bump_heads(ScopeHeads *heads, const AppendExpectation *expect)
 {
-	ScopeHead **order = palloc(sizeof(ScopeHead *) * heads->count);
+	int			n = heads->count;
+	ScopeHead **order = palloc(sizeof(ScopeHead *) * n);
+	Datum	   *types = palloc(sizeof(Datum) * n);
+	Datum	   *keys = palloc(sizeof(Datum) * n);
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *counts = palloc(sizeof(Datum) * n);
+	Datum		args[4];
 	int			i;
 
-	for (i = 0; i < heads->count; i++)
+	for (i = 0; i < n; i++)
 		order[i] = &heads->items[i];
-	qsort(order, heads->count, sizeof(ScopeHead *), compare_heads);
-
-	for (i = 0; i < heads->count; i++)
+	qsort(order, n, sizeof(ScopeHead *), compare_heads);
+	for (i = 0; i < n; i++)
 	{
-		ScopeHead  *head = order[i];
 		bytea	   *key = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
-		Datum		args[4];
-		bool		isnull;
-		int64		last_seq;
 
 		SET_VARSIZE(key, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
-		memcpy(VARDATA(key), head->key, PG_SHA256_DIGEST_LENGTH);
-		args[0] = CStringGetTextDatum(scope_type_names[head->type]);
-		args[1] = PointerGetDatum(key);
-		args[2] = PointerGetDatum(head->id);
-		args[3] = Int64GetDatum(head->count);
-		state_exec(&bump_head_plan, args, NULL);
-		head->scope_no = DatumGetInt64(state_result_value(1, &isnull));
-		last_seq = DatumGetInt64(state_result_value(2, &isnull));
+		memcpy(VARDATA(key), order[i]->key, PG_SHA256_DIGEST_LENGTH);
+		types[i] = CStringGetTextDatum(scope_type_names[order[i]->type]);
+		keys[i] = PointerGetDatum(key);
+		ids[i] = PointerGetDatum(order[i]->id);
+		counts[i] = Int64GetDatum(order[i]->count);
+	}
+	args[0] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[1] = PointerGetDatum(construct_array(keys, n, BYTEAOID, -1, false, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_array(counts, n, INT8OID, 8, FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
+	if (state_exec(&bump_heads_plan, args, NULL) != (uint64) n)
+		elog(ERROR, "durable_sink: bumped " UINT64_FORMAT " of %d scope heads", SPI_processed, n);
+
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	returned = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		ScopeHead	probe;
+		ScopeHead  *probe_ptr = &probe;
+		ScopeHead **found;
+		ScopeHead  *head;
+		bool		isnull;
+		bytea	   *key;
+		int64		last_seq;
+
+		/* match the returned row to its head by (scope_type, scope_key) */
+		probe.type = strcmp(TextDatumGetCString(SPI_getbinval(returned, desc, 1, &isnull)),
+							"thread") == 0 ? SCOPE_THREAD : SCOPE_RUN;
+		key = DatumGetByteaPP(SPI_getbinval(returned, desc, 2, &isnull));
+		memcpy(probe.key, VARDATA_ANY(key), PG_SHA256_DIGEST_LENGTH);
+		found = bsearch(&probe_ptr, order, n, sizeof(ScopeHead *), compare_heads);
+		if (found == NULL)
+			elog(ERROR, "durable_sink: unexpected scope head returned");
+		head = *found;
+		head->scope_no = DatumGetInt64(SPI_getbinval(returned, desc, 3, &isnull));
+		last_seq = DatumGetInt64(SPI_getbinval(returned, desc, 4, &isnull));
 		head->next_seq = last_seq - head->count + 1;
 
 		if (expect != NULL)
@@ -380,12 +444,26 @@ store_append(StoreRow *rows, int count, const AppendExpectation *expect,
 		rows[i].run_seq = run_heads[i] >= 0 ? heads.items[run_heads[i]].next_seq++ : 0;
 		fill_insert_row(&arrays, i, &rows[i], &heads, thread_heads[i], run_heads[i]);
 	}
-	element_types(types);
-	for (c = 0; c < INSERT_NATTS; c++)
-		args[c] = build_array(arrays.values[c], arrays.nulls[c], count, types[c]);
+	if (count == 1)
+	{
+		char		nulls[INSERT_NATTS];
 
-	stored = state_exec(result ? &insert_events_returning_plan : &insert_events_plan,
-						args, NULL);
+		for (c = 0; c < INSERT_NATTS; c++)
+		{
+			args[c] = arrays.values[c][0];
+			nulls[c] = arrays.nulls[c][0] ? 'n' : ' ';
+		}
+		stored = state_exec(result ? &insert_event_returning_plan : &insert_event_plan,
+							args, nulls);
+	}
+	else
+	{
+		element_types(types);
+		for (c = 0; c < INSERT_NATTS; c++)
+			args[c] = build_array(arrays.values[c], arrays.nulls[c], count, types[c]);
+		stored = state_exec(result ? &insert_events_returning_plan : &insert_events_plan,
+							args, NULL);
+	}
 	if (stored != (uint64) count)
 		elog(ERROR, "durable_sink: stored " UINT64_FORMAT " of %d events", stored, count);
 	if (result != NULL)
