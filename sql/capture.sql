@@ -1,5 +1,8 @@
 -- Trigger capture of raw event tables: row and statement triggers.
 \pset null '(null)'
+-- Start from an empty store, whatever earlier suites left behind.
+TRUNCATE durable_sink.events, durable_sink.scopes, durable_sink.idempotency_keys,
+         durable_sink.capture_failures, durable_sink.live_frames RESTART IDENTITY;
 
 CREATE TABLE raw_row (id bigserial, thread_id text, run_id text, corr varchar, event jsonb);
 CREATE TABLE raw_stmt (LIKE raw_row INCLUDING ALL);

@@ -1,6 +1,9 @@
 -- durable_sink.emit: normalize, keep what the durability mode says, record
 -- what the normalizer rejects -- without ever aborting the caller.
 \pset null '(null)'
+-- Start from an empty store, whatever earlier suites left behind.
+TRUNCATE durable_sink.events, durable_sink.scopes, durable_sink.idempotency_keys,
+         durable_sink.capture_failures, durable_sink.live_frames RESTART IDENTITY;
 
 CREATE FUNCTION pg_temp.emitted(event jsonb, mode durable_sink.durability DEFAULT 'compacted',
                                 thread text DEFAULT 'te', run text DEFAULT 're',

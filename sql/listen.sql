@@ -2,6 +2,9 @@
 -- psql prints the sender's PID; the notifications are written to a file
 -- and shown with the PID masked.
 \pset null '(null)'
+-- Start from an empty store, whatever earlier suites left behind.
+TRUNCATE durable_sink.events, durable_sink.scopes, durable_sink.idempotency_keys,
+         durable_sink.capture_failures, durable_sink.live_frames RESTART IDENTITY;
 LISTEN durable_sink;
 
 -- emit announces every event, observed ones in compacted mode included,

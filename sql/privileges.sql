@@ -43,3 +43,62 @@ DROP SCHEMA decoy CASCADE;
 REVOKE ALL ON SCHEMA durable_sink FROM regress_ds_app;
 REVOKE ALL ON FUNCTION durable_sink.normalize_many(jsonb,text,text,text,text,boolean) FROM regress_ds_app;
 DROP ROLE regress_ds_app;
+
+-- The sink's roles (README, "Privileges"): a writer emits and appends, a
+-- reader reads, a raw-table owner captures; none has table privileges.
+SELECT has_function_privilege('public', 'durable_sink.emit(jsonb,text,text,text,durable_sink.durability,text,boolean,boolean)', 'EXECUTE') AS public_emit,
+       has_function_privilege('public', 'durable_sink.append(durable_sink.canonical_event_draft,text,text,bigint,bigint)', 'EXECUTE') AS public_append,
+       has_function_privilege('public', 'durable_sink.read(text,text,bigint,integer)', 'EXECUTE') AS public_read,
+       has_function_privilege('public', 'durable_sink.capture()', 'EXECUTE') AS public_capture,
+       has_table_privilege('public', 'durable_sink.events', 'SELECT') AS public_events,
+       has_table_privilege('public', 'durable_sink.capture_failures', 'SELECT') AS public_failures;
+
+CREATE ROLE regress_ds_writer;
+CREATE ROLE regress_ds_reader;
+CREATE ROLE regress_ds_app;
+GRANT USAGE ON SCHEMA durable_sink TO regress_ds_writer, regress_ds_reader, regress_ds_app;
+GRANT EXECUTE ON FUNCTION
+  durable_sink.emit(jsonb, text, text, text, durable_sink.durability, text, boolean, boolean),
+  durable_sink.append(durable_sink.canonical_event_draft, text, text, bigint, bigint)
+  TO regress_ds_writer;
+GRANT EXECUTE ON FUNCTION durable_sink.read(text, text, bigint, integer),
+                          durable_sink.live_frame(bigint) TO regress_ds_reader;
+GRANT EXECUTE ON FUNCTION durable_sink.capture(), durable_sink.capture_statement() TO regress_ds_app;
+GRANT CREATE ON SCHEMA public TO regress_ds_app;
+
+SET ROLE regress_ds_writer;
+SELECT event_kind, thread_seq FROM durable_sink.emit('{"event_type":"run_start","thread_id":"tp","run_id":"rp"}', 'tp', 'rp');
+SELECT event_kind, thread_seq FROM durable_sink.append(ROW('domain_event', 'Noted', '[{"scope_type":"thread","thread_id":"tp"}]',
+  NULL, NULL, '{}', NULL, NULL, 'w', 'public', 1)::durable_sink.canonical_event_draft);
+SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta"}', 'tp', 'rp');
+SELECT count(*) FROM durable_sink.events;
+SELECT * FROM durable_sink.read('thread', 'tp');
+RESET ROLE;
+
+SET ROLE regress_ds_reader;
+SELECT seq, event_kind FROM durable_sink.read('thread', 'tp');
+SELECT count(*) FROM durable_sink.emit('{"event_type":"step_end"}', 'tp', 'rp');
+SELECT count(*) FROM durable_sink.capture_failures;
+RESET ROLE;
+
+SET ROLE regress_ds_app;
+CREATE TABLE app_raw (thread_id text, run_id text, event jsonb);
+CREATE TRIGGER capture AFTER INSERT ON app_raw FOR EACH ROW
+  EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted');
+INSERT INTO app_raw VALUES ('tp', 'rp', '{"event_type":"error","message":"from the app"}'), ('tp', 'rp', '[]');
+RESET ROLE;
+SELECT seq, event_kind, origin FROM durable_sink.read('thread', 'tp');
+SELECT source, source_table, event FROM durable_sink.capture_failures WHERE source_table = 'public.app_raw';
+
+-- SECURITY DEFINER functions pin search_path.
+SELECT p.proname, p.proconfig FROM pg_proc p
+WHERE p.pronamespace = 'durable_sink'::regnamespace AND (p.prosecdef OR p.prorettype = 'trigger'::regtype)
+ORDER BY 1;
+
+DROP TABLE app_raw;
+REVOKE ALL ON SCHEMA public FROM regress_ds_app;
+REVOKE ALL ON SCHEMA durable_sink FROM regress_ds_writer, regress_ds_reader, regress_ds_app;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA durable_sink FROM regress_ds_writer, regress_ds_reader, regress_ds_app;
+DROP ROLE regress_ds_writer;
+DROP ROLE regress_ds_reader;
+DROP ROLE regress_ds_app;

@@ -1,6 +1,9 @@
 -- The event store: append, idempotent retries, compare-and-append, read,
 -- gapless per-scope sequences.
 \pset null '(null)'
+-- Start from an empty store, whatever earlier suites left behind.
+TRUNCATE durable_sink.events, durable_sink.scopes, durable_sink.idempotency_keys,
+         durable_sink.capture_failures, durable_sink.live_frames RESTART IDENTITY;
 
 CREATE FUNCTION pg_temp.draft(scopes jsonb, kind text DEFAULT 'MailboxMessageQueued',
                               payload jsonb DEFAULT '{"m":1}', origin text DEFAULT 'mailbox',
