@@ -64,6 +64,23 @@ SELECT count(*) AS runs, count(*) FILTER (WHERE finished) AS finished_activation
        sum(starts) AS run_starts FROM durable_sink.run_state;
 SELECT thread_id, total_compactions, in_flight_task_id FROM durable_sink.compaction_state ORDER BY 1;
 
+\echo '== The sink: the same stream captured into the event store by a statement trigger'
+\echo '   (compacted mode; the state tables are emptied first, so this is a first sight)'
+TRUNCATE durable_sink.run_state, durable_sink.compaction_state;
+CREATE TABLE raw_captured (LIKE raw_events);
+CREATE TRIGGER capture AFTER INSERT ON raw_captured REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT
+  EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'demo', 'compacted', '', 'false');
+\timing on
+INSERT INTO raw_captured SELECT * FROM raw_events ORDER BY seq;
+\timing off
+SELECT count(*) AS stored_events, count(DISTINCT thread_id) AS threads, count(DISTINCT run_id) AS runs
+FROM durable_sink.events;
+
+\echo '== A consumer reads one thread from a position (read(scope, id, after_seq, max_rows))'
+SELECT seq, event_kind, run_id
+FROM durable_sink.read('thread', (SELECT thread_id FROM raw_events ORDER BY seq LIMIT 1), 0, 12);
+
 \echo '== Bad input is a clear error (SQLSTATE 22023, the member named):'
 \set VERBOSITY verbose
 \set ON_ERROR_STOP 0
