@@ -268,15 +268,6 @@ durable_sink_capture(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-static bool
-nullable_texts_match(const text *a, const text *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
-		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
-}
-
 /*
  * The streams (thread_id, run_id) a statement captured, for its
  * announcements: a hash of the ids to the entries with that hash, and the
@@ -314,8 +305,7 @@ stream_table_init(StreamTable *table, MemoryContext context)
 static bool
 stream_matches(const StreamAnnouncement *a, const text *thread_id, const text *run_id)
 {
-	return nullable_texts_match(a->thread_id, thread_id) &&
-		nullable_texts_match(a->run_id, run_id);
+	return texts_equal(a->thread_id, thread_id) && texts_equal(a->run_id, run_id);
 }
 
 static uint32

@@ -241,15 +241,6 @@ build_scopes(const text *thread_id, const text *run_id)
 	return jsonb_build_finish(result);
 }
 
-static bool
-texts_equal(const text *a, const text *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
-		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
-}
-
 static text *
 copy_text_in(MemoryContext context, const text *t)
 {

@@ -17,6 +17,7 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
 #include "utils/jsonb.h"
 
 /* SPEC §4 fidelity classes, in enum declaration order. */
@@ -193,6 +194,8 @@ typedef struct NormalizeInput
 } NormalizeInput;
 
 /* normalize.c: the pipeline every entry point shares */
+extern void normalize_input_from_arguments(FunctionCallInfo fcinfo, int correlation_arg,
+										   int resumed_arg, NormalizeInput *input);
 extern void normalize_prepare(const NormalizeInput *input, NormalizeContext *ctx,
 							  AgentEvent *event);
 extern struct ErrorData *normalize_prepare_soft(const NormalizeInput *input,

@@ -133,9 +133,14 @@ normalize_apply(const AgentEvent *event, const NormalizeContext *ctx,
 	compaction_observe(event, ctx, out);
 }
 
-/* The NormalizeInput of a normalize/normalize_many call. */
-static void
-input_from_arguments(FunctionCallInfo fcinfo, NormalizeInput *input)
+/*
+ * The NormalizeInput of a SQL call whose first arguments are (event,
+ * thread_id, run_id, origin), with correlation_id and resumed at the given
+ * positions (normalize, normalize_many and emit).
+ */
+void
+normalize_input_from_arguments(FunctionCallInfo fcinfo, int correlation_arg,
+							   int resumed_arg, NormalizeInput *input)
 {
 	input->event = PG_GETARG_DATUM(ARG_EVENT);
 	input->event_isnull = PG_ARGISNULL(ARG_EVENT);
@@ -145,10 +150,10 @@ input_from_arguments(FunctionCallInfo fcinfo, NormalizeInput *input)
 	input->run_id_isnull = PG_ARGISNULL(ARG_RUN_ID);
 	input->origin = PG_GETARG_DATUM(ARG_ORIGIN);
 	input->origin_isnull = PG_ARGISNULL(ARG_ORIGIN);
-	input->correlation_id = PG_GETARG_DATUM(ARG_CORRELATION_ID);
-	input->correlation_id_isnull = PG_ARGISNULL(ARG_CORRELATION_ID);
-	input->resumed = PG_ARGISNULL(ARG_RESUMED) ? false : PG_GETARG_BOOL(ARG_RESUMED);
-	input->resumed_isnull = PG_ARGISNULL(ARG_RESUMED);
+	input->correlation_id = PG_GETARG_DATUM(correlation_arg);
+	input->correlation_id_isnull = PG_ARGISNULL(correlation_arg);
+	input->resumed_isnull = PG_ARGISNULL(resumed_arg);
+	input->resumed = input->resumed_isnull ? false : PG_GETARG_BOOL(resumed_arg);
 }
 
 static void
@@ -158,7 +163,7 @@ normalize_event(FunctionCallInfo fcinfo, bool derived_facts,
 	NormalizeInput input;
 	AgentEvent	event;
 
-	input_from_arguments(fcinfo, &input);
+	normalize_input_from_arguments(fcinfo, ARG_CORRELATION_ID, ARG_RESUMED, &input);
 	normalize_prepare(&input, ctx, &event);
 	normalize_apply(&event, ctx, derived_facts, out);
 }

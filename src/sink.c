@@ -182,23 +182,6 @@ required_flag(FunctionCallInfo fcinfo, int argno, const char *name)
 	return PG_GETARG_BOOL(argno);
 }
 
-static void
-emit_input(FunctionCallInfo fcinfo, NormalizeInput *input)
-{
-	input->event = PG_GETARG_DATUM(EMIT_EVENT);
-	input->event_isnull = PG_ARGISNULL(EMIT_EVENT);
-	input->thread_id = PG_GETARG_DATUM(EMIT_THREAD_ID);
-	input->thread_id_isnull = PG_ARGISNULL(EMIT_THREAD_ID);
-	input->run_id = PG_GETARG_DATUM(EMIT_RUN_ID);
-	input->run_id_isnull = PG_ARGISNULL(EMIT_RUN_ID);
-	input->origin = PG_GETARG_DATUM(EMIT_ORIGIN);
-	input->origin_isnull = PG_ARGISNULL(EMIT_ORIGIN);
-	input->correlation_id = PG_GETARG_DATUM(EMIT_CORRELATION_ID);
-	input->correlation_id_isnull = PG_ARGISNULL(EMIT_CORRELATION_ID);
-	input->resumed = PG_ARGISNULL(EMIT_RESUMED) ? false : PG_GETARG_BOOL(EMIT_RESUMED);
-	input->resumed_isnull = PG_ARGISNULL(EMIT_RESUMED);
-}
-
 /* The live frame of one emitted event. */
 static void
 announce_emitted(const NormalizeInput *input, const StoreBatch *stored,
@@ -286,7 +269,7 @@ durable_sink_emit(PG_FUNCTION_ARGS)
 				 errmsg("mode must not be null")));
 	mode = draft_durability_of(cache->builder, PG_GETARG_DATUM(EMIT_MODE));
 	announce = required_flag(fcinfo, EMIT_ANNOUNCE, "announce");
-	emit_input(fcinfo, &input);
+	normalize_input_from_arguments(fcinfo, EMIT_CORRELATION_ID, EMIT_RESUMED, &input);
 
 	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
 	rows = tuplestore_begin_heap(true, false, work_mem);

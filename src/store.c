@@ -215,9 +215,7 @@ find_or_add_head(ScopeHeads *heads, int type, text *id)
 	if (heads->last_hit < heads->count)
 	{
 		head = &heads->items[heads->last_hit];
-		if (head->type == type &&
-			VARSIZE_ANY_EXHDR(head->id) == VARSIZE_ANY_EXHDR(id) &&
-			memcmp(VARDATA_ANY(head->id), VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id)) == 0)
+		if (head->type == type && texts_equal(head->id, id))
 		{
 			head->count++;
 			return heads->last_hit;
@@ -523,23 +521,11 @@ store_find_idempotent(StoreRow *row, bool *claimed)
 
 /* ------------------------------------------------- durable_sink.append */
 
-/* Byte equality: a retry must repeat the original exactly. */
-static bool
-texts_equal(Datum a, Datum b)
-{
-	text	   *x = DatumGetTextPP(a);
-	text	   *y = DatumGetTextPP(b);
-
-	return VARSIZE_ANY_EXHDR(x) == VARSIZE_ANY_EXHDR(y) &&
-		memcmp(VARDATA_ANY(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(x)) == 0;
-}
-
+/* Byte equality of two text Datums that may be NULL: a retry must repeat the original exactly. */
 static bool
 nullable_texts_equal(Datum a, bool a_null, Datum b, bool b_null)
 {
-	if (a_null || b_null)
-		return a_null && b_null;
-	return texts_equal(a, b);
+	return texts_equal(a_null ? NULL : DatumGetTextPP(a), b_null ? NULL : DatumGetTextPP(b));
 }
 
 static bool
@@ -562,7 +548,7 @@ check_same_event(const StoreRow *row, HeapTuple existing, TupleDesc desc)
 #define STORED(name) heap_getattr(existing, SPI_fnumber(desc, name), desc, &isnull)
 	if (!jsonbs_equal(row->values[COL_SCOPES], STORED("scopes")))
 		differs = "scopes";
-	else if (!texts_equal(row->values[COL_EVENT_KIND], STORED("event_kind")))
+	else if (!nullable_texts_equal(row->values[COL_EVENT_KIND], false, STORED("event_kind"), false))
 		differs = "event_kind";
 	else if (!jsonbs_equal(row->values[COL_PAYLOAD], STORED("payload")))
 		differs = "payload";

@@ -158,6 +158,16 @@ sha256_key(const text *id)
 	return key;
 }
 
+/* Byte equality of two texts; NULL equals only NULL. */
+bool
+texts_equal(const text *a, const text *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
 /* Member key of object; false when absent.  object must be an object. */
 bool
 jsonb_member(JsonbContainer *object, const char *key, JsonbValue *out)

@@ -13,6 +13,7 @@
 
 /* SPEC §2 "blank" / "trimmed" */
 extern bool text_is_blank(const char *s, int len);
+extern bool texts_equal(const text *a, const text *b);
 extern const char *text_trim(const char *s, int len, int *trimmed_len);
 
 /* SHA-256 through pg_cryptohash */
