@@ -113,8 +113,25 @@ SELECT pg_temp.fire($$'event', 'thread_id', 'run_id', 'app', 'compacted'$$, 'STA
 SELECT pg_temp.fire($$BEFORE INSERT$$, $$FOR EACH ROW EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted')$$) AS before_trigger;
 SELECT pg_temp.fire($$AFTER INSERT$$, $$FOR EACH STATEMENT EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted')$$) AS row_function_per_statement;
 SELECT pg_temp.fire($$AFTER INSERT$$, $$FOR EACH STATEMENT EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'compacted')$$) AS no_transition_table;
+SELECT pg_temp.fire($$AFTER INSERT OR UPDATE$$, $$FOR EACH ROW EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted')$$) AS insert_or_update;
 RESET client_min_messages;
 SELECT durable_sink.capture();
+
+-- Partitioned raw tables: the row trigger is refused on partitions (an
+-- UPDATE moving a row between partitions would fire it again); the
+-- statement trigger on the partitioned table captures each row once.
+CREATE TABLE raw_parts (k int, thread_id text, run_id text, event jsonb) PARTITION BY LIST (k);
+CREATE TABLE raw_parts_1 PARTITION OF raw_parts FOR VALUES IN (1);
+CREATE TABLE raw_parts_2 PARTITION OF raw_parts FOR VALUES IN (2);
+CREATE TRIGGER capture_rows AFTER INSERT ON raw_parts FOR EACH ROW
+  EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted');
+INSERT INTO raw_parts VALUES (1, 'tp1', 'rp1', '{"event_type":"error","message":"m"}');
+DROP TRIGGER capture_rows ON raw_parts;
+CREATE TRIGGER capture_statements AFTER INSERT ON raw_parts REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'compacted');
+INSERT INTO raw_parts VALUES (1, 'tp1', 'rp1', '{"event_type":"error","message":"m"}');
+UPDATE raw_parts SET k = 2;
+SELECT seq, event_kind FROM durable_sink.read('thread', 'tp1');
 
 -- A hostile search_path (decoy tables named like the extension's) does not
 -- redirect what the triggers write.

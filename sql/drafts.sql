@@ -29,7 +29,8 @@ SELECT label, pg_temp.check(scopes::jsonb) FROM (VALUES
   ('id blank',           '[{"scope_type":"thread","thread_id":" \u3000"}]'),
   ('scope repeats',      '[{"scope_type":"thread","thread_id":"t1"},{"scope_type":"thread","thread_id":"t1"}]'),
   ('family repeats',     '[{"scope_type":"thread","thread_id":"t1"},{"scope_type":"thread","thread_id":"t2"}]'),
-  ('run family repeats', '[{"scope_type":"run","run_id":"r1"},{"scope_type":"thread","thread_id":"t1"},{"scope_type":"run","run_id":"r2"}]')
+  ('run family repeats', '[{"scope_type":"thread","thread_id":"t1"},{"scope_type":"run","run_id":"r1"},{"scope_type":"run","run_id":"r2"}]'),
+  ('run before thread',  '[{"scope_type":"run","run_id":"r1"},{"scope_type":"thread","thread_id":"t1"}]')
 ) AS t(label, scopes);
 
 SELECT pg_temp.check('[{"scope_type":"thread","thread_id":"t1"}]', kind => ' ') AS blank_kind;

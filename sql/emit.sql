@@ -69,3 +69,33 @@ FROM generate_series(1, 50) g,
 SELECT count(*) = 50 AS gapless, min(seq), max(seq),
        bool_and(payload->>'message' = 'e' || seq) AS in_order
 FROM durable_sink.read('thread', 'tm');
+
+-- The drafts of one event keep their own scopes (a long thread id: the
+-- scopes cache must not be reused under a draft that is still pending).
+SELECT event_kind, jsonb_array_length(scopes) AS nscopes, run_id, run_seq IS NOT NULL AS has_run_seq
+FROM (VALUES (1, '{"event_type":"step_end"}'::jsonb),
+             (2, '{"event_type":"state_snapshot","snapshot":{"extensions":{"__context_compaction":{"in_flight":{"task_id":"k1"}}}}}')) v(n, ev),
+     LATERAL durable_sink.emit(v.ev, repeat('T', 150), 'r-long', mode => 'full_fidelity', announce => false) e
+ORDER BY v.n, e.event_id;
+
+-- emit inside a savepoint that rolls back gives its seqs back.
+BEGIN;
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"kept 1"}', 'tsp', 'rsp');
+SAVEPOINT s;
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"undone"}', 'tsp', 'rsp');
+ROLLBACK TO SAVEPOINT s;
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"kept 2"}', 'tsp', 'rsp');
+COMMIT;
+SELECT seq, payload->>'message' AS message FROM durable_sink.read('thread', 'tsp');
+-- ... and inside a PL/pgSQL exception block.
+DO $$
+BEGIN
+  PERFORM durable_sink.emit('{"event_type":"error","message":"kept 3"}', 'tsp', 'rsp');
+  BEGIN
+    PERFORM durable_sink.emit('{"event_type":"error","message":"undone too"}', 'tsp', 'rsp');
+    RAISE EXCEPTION 'boom';
+  EXCEPTION WHEN raise_exception THEN NULL;
+  END;
+  PERFORM durable_sink.emit('{"event_type":"error","message":"kept 4"}', 'tsp', 'rsp');
+END $$;
+SELECT seq, payload->>'message' AS message FROM durable_sink.read('run', 'rsp');

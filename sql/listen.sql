@@ -16,6 +16,25 @@ SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":42}',
 \o
 \! sed -E 's/PID [0-9]+/PID N/; s/"event_id":[0-9]+/"event_id":N/' results/listen_1.txt
 
+-- Two identical events in one transaction are two announcements (NOTIFY
+-- would send identical payloads once: frame_no keeps them apart).
+\o results/listen_1b.txt
+BEGIN;
+SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":"\n"}', 'tl', 'rl');
+SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":"\n"}', 'tl', 'rl');
+COMMIT;
+\o
+\! sed -E 's/PID [0-9]+/PID N/' results/listen_1b.txt
+
+-- durable_sink.announce_events = off: frames carry no event body (any role
+-- that can connect can LISTEN), only its type, ids and seqs.
+SET durable_sink.announce_events = off;
+\o results/listen_1c.txt
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"secret"}', 'tl', 'rl');
+\o
+\! sed -E 's/PID [0-9]+/PID N/; s/"event_id":[0-9]+/"event_id":N/' results/listen_1c.txt
+RESET durable_sink.announce_events;
+
 -- Nothing is announced for a rolled-back transaction, and nothing when
 -- announcing is switched off.
 \o results/listen_2.txt

@@ -75,6 +75,8 @@ SELECT label, pg_temp.try_append(d, 'w1', 'k1') FROM (VALUES
   ('causation_id',   pg_temp.draft(:'t1', payload => '{"n":1}', causation => 'c')),
   ('correlation_id', pg_temp.draft(:'t1', payload => '{"n":1}', correlation => 'c'))
 ) AS t(label, d);
+-- "The same payload" is exact: 1.00 is not 1 (jsonb = would say it is).
+SELECT pg_temp.try_append(pg_temp.draft(:'t1', payload => '{"n":1.00}'), 'w1', 'k1') AS payload_scale;
 SELECT pg_temp.try_append(pg_temp.draft(:'t1'), NULL, 'k9') AS key_without_writer;
 SELECT writer_id, idempotency_key, count(*) FROM durable_sink.events
 WHERE idempotency_key IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2;

@@ -19,6 +19,8 @@
 #include "announce.h"
 #include "state_access.h"
 
+bool		announce_events = true;
+
 /* async.c's NOTIFY_PAYLOAD_MAX_LENGTH: a payload must be shorter. */
 #define ANNOUNCE_MAX_PAYLOAD (BLCKSZ - NAMEDATALEN - 128)
 
@@ -47,6 +49,21 @@ frame_close(StringInfo frame)
 	if (frame->len == 0)
 		appendStringInfoChar(frame, '{');
 	appendStringInfoChar(frame, '}');
+}
+
+/*
+ * Start a frame with its source and a per-session frame number.  NOTIFY
+ * sends identical payloads of a transaction once: the number keeps every
+ * frame distinct (two identical deltas are two announcements).
+ */
+void
+frame_begin(StringInfo frame, const char *source)
+{
+	static uint64 frames_sent = 0;
+
+	initStringInfo(frame);
+	frame_add_cstring(frame, "source", source);
+	frame_add_int64(frame, "frame_no", (int64) ++frames_sent);
 }
 
 void

@@ -11,8 +11,12 @@
 
 #define ANNOUNCE_CHANNEL "durable_sink"
 
+/* GUC durable_sink.announce_events */
+extern bool announce_events;
+
 extern void announce_frame(StringInfo frame);
 extern void frame_close(StringInfo frame);
+extern void frame_begin(StringInfo frame, const char *source);
 extern void frame_add_text(StringInfo frame, const char *key, const text *value);
 extern void frame_add_cstring(StringInfo frame, const char *key, const char *value);
 extern void frame_add_int64(StringInfo frame, const char *key, int64 value);

@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -112,6 +113,24 @@ capture_config(FunctionCallInfo fcinfo, TriggerData *td, const char *function)
 
 	if (config != NULL && config->trigger_oid == trigger->tgoid)
 		return config;
+	/*
+	 * Fired by INSERT only: an UPDATE or DELETE would otherwise fail the
+	 * application's write long after setup.
+	 */
+	if (TRIGGER_FOR_UPDATE(trigger->tgtype) || TRIGGER_FOR_DELETE(trigger->tgtype) ||
+		TRIGGER_FOR_TRUNCATE(trigger->tgtype))
+		bad_trigger(function, "must be declared AFTER INSERT only (not UPDATE, DELETE or TRUNCATE)");
+	/*
+	 * An UPDATE that moves a row to another partition fires the destination
+	 * partition's AFTER INSERT row triggers: capture() would capture the
+	 * event again.  The statement trigger on the partitioned table does not.
+	 */
+	if (TRIGGER_FOR_ROW(trigger->tgtype) && rel->rd_rel->relispartition)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s: cannot capture a partition of a partitioned table", function),
+				 errdetail("An UPDATE that moves a row between partitions fires AFTER INSERT row triggers again."),
+				 errhint("Use durable_sink.capture_statement() on the partitioned table.")));
 	if (trigger->tgnargs < 5 || trigger->tgnargs > 7)
 		bad_trigger(function,
 					"expected 5 to 7 trigger arguments: event column, thread_id column, "
@@ -185,8 +204,17 @@ announce_stream(const CaptureConfig *config, const StreamAnnouncement *a, bool w
 {
 	StringInfoData frame;
 
-	initStringInfo(&frame);
-	frame_add_cstring(&frame, "source", "capture");
+	/*
+	 * The row trigger's frames carry no frame number: it relies on identical
+	 * payloads being sent once per transaction (one per stream).
+	 */
+	if (with_counts)
+		frame_begin(&frame, "capture");
+	else
+	{
+		initStringInfo(&frame);
+		frame_add_cstring(&frame, "source", "capture");
+	}
 	frame_add_cstring(&frame, "table", config->source.table);
 	frame_add_text(&frame, "thread_id", a->thread_id);
 	frame_add_text(&frame, "run_id", a->run_id);
@@ -246,8 +274,7 @@ durable_sink_capture(PG_FUNCTION_ARGS)
 	row_input(config, slot, &input);
 
 	store_batch_init(&batch);
-	if (sink_capture(&input, config->mode, config->builder, &config->source, false,
-					 &batch, &rejection))
+	if (sink_capture(&input, config->mode, config->builder, false, &batch, &rejection))
 		store_append(batch.rows, batch.count, NULL, NULL);
 	else
 		sink_record_failure(&input, &config->source, rejection, true);
@@ -450,8 +477,8 @@ durable_sink_capture_statement(PG_FUNCTION_ARGS)
 		row_input(config, slot, &input);
 		stream = stream_of(&streams, &input);
 		stream->rows++;
-		if (!sink_capture(&input, config->mode, config->builder, &config->source, true,
-						  &pending.batch, &rejection))
+		if (!sink_capture(&input, config->mode, config->builder, true, &pending.batch,
+						  &rejection))
 		{
 			sink_record_failure(&input, &config->source, rejection, false);
 			rejected++;
@@ -482,8 +509,7 @@ durable_sink_capture_statement(PG_FUNCTION_ARGS)
 
 	if (rejected > 0)
 		ereport(WARNING,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("durable_sink: " INT64_FORMAT " of %d events inserted into %s were not captured",
+				(errmsg("durable_sink: " INT64_FORMAT " of %d events inserted into %s were not captured",
 						rejected, raw_rows, config->source.table),
 				 errdetail("They are recorded in durable_sink.capture_failures.")));
 	if (config->announce)

@@ -365,6 +365,9 @@ check_scope(JsonbValue *scope, int index, ScopeSeen *thread, ScopeSeen *run)
 		invalid_draft(psprintf("member \"%s\" of scope %d must not be blank",
 							   id_key, index), NULL);
 
+	if (id_key[0] == 't' && run->seen && !thread->seen)
+		invalid_draft(psprintf("scope %d: the thread scope must come first", index),
+					  "SPEC: scopes are an array of scope objects, thread scope first.");
 	seen = (id_key[0] == 't') ? thread : run;
 	if (seen->seen)
 	{

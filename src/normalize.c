@@ -18,8 +18,6 @@
 #include "draft.h"
 #include "durable_sink.h"
 
-PG_MODULE_MAGIC;
-
 PG_FUNCTION_INFO_V1(durable_sink_normalize);
 PG_FUNCTION_INFO_V1(durable_sink_normalize_many);
 

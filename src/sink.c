@@ -23,6 +23,7 @@
 #include "announce.h"
 #include "sink.h"
 #include "state_access.h"
+#include "text_util.h"
 
 PG_FUNCTION_INFO_V1(durable_sink_emit);
 
@@ -34,9 +35,13 @@ static StatePlan record_failure_plan = {
 	.argtypes = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID}
 };
 
-/* Copy the pass-by-reference values of row into the current context. */
+/*
+ * Copy the pass-by-reference values of row into the current context; with
+ * all_values false, only the scopes, which point into the builder's
+ * one-entry cache that the next draft may replace.
+ */
 static void
-copy_row_values(DraftTupleBuilder *builder, StoreRow *row)
+copy_row_values(DraftTupleBuilder *builder, StoreRow *row, bool all_values)
 {
 	int			c;
 
@@ -44,7 +49,7 @@ copy_row_values(DraftTupleBuilder *builder, StoreRow *row)
 	{
 		Form_pg_attribute att = TupleDescAttr(builder->tupdesc, c);
 
-		if (!row->nulls[c] && !att->attbyval)
+		if (!row->nulls[c] && !att->attbyval && (all_values || c == COL_SCOPES))
 			row->values[c] = datumCopy(row->values[c], false, att->attlen);
 	}
 }
@@ -52,14 +57,13 @@ copy_row_values(DraftTupleBuilder *builder, StoreRow *row)
 /*
  * Normalize one event (SPEC §5–§8) and add the drafts mode keeps to batch.
  * Returns false, with the 22004/22023 error in *rejection, when the
- * normalizer rejects the event; the caller records it.  copy_values copies
- * the rows' values into the current context (for batches that outlive the
- * input).
+ * normalizer rejects the event; the caller records it.  The rows never point
+ * into the builder's cache; copy_values also copies what points into the
+ * input (for batches that outlive it).
  */
 bool
 sink_capture(const NormalizeInput *input, Durability mode, DraftTupleBuilder *builder,
-			 const CaptureSource *source, bool copy_values, StoreBatch *batch,
-			 ErrorData **rejection)
+			 bool copy_values, StoreBatch *batch, ErrorData **rejection)
 {
 	NormalizeContext ctx;
 	AgentEvent	event;
@@ -78,10 +82,8 @@ sink_capture(const NormalizeInput *input, Durability mode, DraftTupleBuilder *bu
 			continue;
 		row = store_batch_push(batch);
 		draft_to_values(builder, &ctx, &drafts.items[i], row->values, row->nulls);
-		if (copy_values)
-			copy_row_values(builder, row);
+		copy_row_values(builder, row, copy_values);
 	}
-	(void) source;
 	return true;
 }
 
@@ -138,6 +140,19 @@ sink_event_json(const NormalizeInput *input)
 	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 }
 
+/* The event's event_type string, or NULL (for frames without the event). */
+static const char *
+event_type_of(const NormalizeInput *input)
+{
+	Jsonb	   *jb = DatumGetJsonbP(input->event);
+	JsonbValue	v;
+
+	if (!JB_ROOT_IS_OBJECT(jb) || !jsonb_member(&jb->root, "event_type", &v) ||
+		v.type != jbvString)
+		return NULL;
+	return pnstrdup(v.val.string.val, v.val.string.len);
+}
+
 /* ---------------------------------------------------- durable_sink.emit */
 
 enum
@@ -192,12 +207,14 @@ announce_emitted(const NormalizeInput *input, const StoreBatch *stored,
 	TupleTableSlot *slot;
 	int			i;
 
-	initStringInfo(&frame);
-	frame_add_cstring(&frame, "source", "emit");
+	frame_begin(&frame, "emit");
 	frame_add_text(&frame, "thread_id", input->thread_id_isnull ? NULL : DatumGetTextPP(input->thread_id));
 	frame_add_text(&frame, "run_id", input->run_id_isnull ? NULL : DatumGetTextPP(input->run_id));
 	frame_add_text(&frame, "origin", input->origin_isnull ? NULL : DatumGetTextPP(input->origin));
-	frame_add_raw(&frame, "event", sink_event_json(input));
+	if (announce_events)
+		frame_add_raw(&frame, "event", sink_event_json(input));
+	else if (!input->event_isnull)
+		frame_add_cstring(&frame, "event_type", event_type_of(input));
 	if (rejection != NULL)
 	{
 		StringInfoData error;
@@ -276,7 +293,7 @@ durable_sink_emit(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 
 	store_batch_init(&batch);
-	if (sink_capture(&input, mode, cache->builder, &source, false, &batch, &rejection))
+	if (sink_capture(&input, mode, cache->builder, false, &batch, &rejection))
 		store_append(batch.rows, batch.count, NULL, rows);
 	else
 		sink_record_failure(&input, &source, rejection, true);

@@ -20,9 +20,8 @@ typedef struct CaptureSource
 } CaptureSource;
 
 extern bool sink_capture(const NormalizeInput *input, Durability mode,
-						 DraftTupleBuilder *builder, const CaptureSource *source,
-						 bool copy_values, StoreBatch *batch,
-						 struct ErrorData **rejection);
+						 DraftTupleBuilder *builder, bool copy_values,
+						 StoreBatch *batch, struct ErrorData **rejection);
 extern void sink_record_failure(const NormalizeInput *input, const CaptureSource *source,
 								const struct ErrorData *error, bool warn);
 extern char *sink_event_json(const NormalizeInput *input);

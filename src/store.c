@@ -528,10 +528,16 @@ nullable_texts_equal(Datum a, bool a_null, Datum b, bool b_null)
 	return texts_equal(a_null ? NULL : DatumGetTextPP(a), b_null ? NULL : DatumGetTextPP(b));
 }
 
+/*
+ * Byte equality of two jsonb values: jsonb's = operator treats 1 and 1.00
+ * as equal, a retry must repeat the original exactly (key order and
+ * whitespace aside, which jsonb does not keep).
+ */
 static bool
 jsonbs_equal(Datum a, Datum b)
 {
-	return DatumGetBool(DirectFunctionCall2(jsonb_eq, a, b));
+	return texts_equal((text *) PG_DETOAST_DATUM_PACKED(a),
+					   (text *) PG_DETOAST_DATUM_PACKED(b));
 }
 
 /*
