@@ -111,21 +111,21 @@ AS 'MODULE_PATHNAME', 'durable_sink_validate_draft';
 -- The sink: event store, capture failures, live forwarding.
 -- ------------------------------------------------------------------------
 
--- One row per scope that ever received an event; last_seq is the scope's
--- head.  Appending locks the head row until commit, which makes per-scope
--- sequences gapless and strictly increasing in commit order.
--- (No CHECK constraints here or on events: the extension is their only
--- writer, and a CHECK is re-parsed by every statement that writes the table.)
+-- One row per scope that ever received an event.  The first append to a
+-- scope in a transaction locks its row until the transaction ends (see
+-- src/store.c), which makes per-scope sequences gapless and strictly
+-- increasing in commit order.  A scope's latest seq is max(seq) of its
+-- events.  (No CHECK constraints here or on events: the extension is their
+-- only writer, and a CHECK is re-parsed by every statement that writes.)
 CREATE TABLE durable_sink.scopes (
     scope_no    bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     scope_type  text    NOT NULL,           -- 'thread' or 'run'
     scope_key   bytea   NOT NULL,           -- sha256(scope_id)
     scope_id    text    NOT NULL,
-    last_seq    bigint  NOT NULL,           -- > 0
     UNIQUE (scope_type, scope_key)
 );
 COMMENT ON TABLE durable_sink.scopes IS
-    'Per-scope sequence heads of the event store: last_seq is the seq of the scope''s latest committed event.';
+    'Scopes of the event store (thread, run); appends lock a scope''s row until commit.';
 
 CREATE SEQUENCE durable_sink.event_id_seq;
 
@@ -152,8 +152,8 @@ CREATE TABLE durable_sink.events (
     writer_id       text,
     idempotency_key text,
     -- thread_scope and thread_seq are both NULL or both set; likewise run_*
-    UNIQUE (thread_scope, thread_seq),
-    UNIQUE (run_scope, run_seq)
+    CONSTRAINT events_thread_seq UNIQUE (thread_scope, thread_seq),
+    CONSTRAINT events_run_seq UNIQUE (run_scope, run_seq)
 );
 ALTER SEQUENCE durable_sink.event_id_seq OWNED BY durable_sink.events.event_id;
 COMMENT ON TABLE durable_sink.events IS

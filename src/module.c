@@ -8,6 +8,7 @@
 #include "utils/guc.h"
 
 #include "announce.h"
+#include "store.h"
 
 PG_MODULE_MAGIC;
 
@@ -27,4 +28,5 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("durable_sink");
+	store_init();
 }

@@ -3,18 +3,34 @@
  *     The event store (durable_sink.events) and durable_sink.append.
  *
  * Every appended event gets, for each of its scopes (thread, run), the next
- * number of that scope's sequence.  The head of each sequence is a row of
- * durable_sink.scopes; an append bumps it with INSERT ... ON CONFLICT DO
- * UPDATE, which keeps the row locked until the transaction ends.  A second
- * writer to the same scope therefore waits for the first to commit (and
- * then continues from its head) or to abort (and then reuses the numbers):
+ * number of that scope's sequence.  Each scope has a row in
+ * durable_sink.scopes; the first append to a scope in a transaction locks
+ * that row (INSERT ... ON CONFLICT DO UPDATE) until the transaction ends and
+ * reads the scope's latest seq from the events index.  A second writer to
+ * the same scope therefore waits for the first to commit (and then
+ * continues after its events) or to abort (and then reuses the numbers):
  * sequences are gapless, and seq N+1 can never become visible before seq N.
- * A batch locks its heads in one fixed order (scope type, then key) so that
- * two batches cannot deadlock on each other.
+ *
+ * The transaction then remembers the scope's head in memory (tx_heads), so
+ * later appends to it cost one INSERT: updating a head row on every append
+ * would leave a chain of row versions that every later append of the same
+ * transaction walks (quadratic in a long transaction).  The memory is
+ * forgotten at the end of the transaction and whenever a subtransaction
+ * aborts (its inserts and possibly its row locks are gone).
+ *
+ * A batch locks the heads it does not hold yet in one fixed order (scope
+ * type, then key), so two single-statement batches cannot deadlock; two
+ * transactions that append to several scopes in opposite orders across
+ * statements still can (PostgreSQL aborts one of them).
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
@@ -22,7 +38,12 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "state_access.h"
 #include "store.h"
@@ -43,7 +64,7 @@ typedef struct ScopeHead
 	text	   *id;
 	int64		count;			/* events of the batch in this scope */
 	int64		scope_no;		/* durable_sink.scopes.scope_no */
-	int64		next_seq;
+	int64		next_seq;		/* the next seq to hand out in this batch */
 } ScopeHead;
 
 typedef struct ScopeHeads
@@ -55,20 +76,143 @@ typedef struct ScopeHeads
 } ScopeHeads;
 
 /*
- * All heads of a batch in one statement.  The rows arrive sorted by
- * (scope_type, scope_key) and ON CONFLICT processes them in that order,
- * which is the lock order.
+ * Locks the scope rows of a batch that this transaction does not hold yet,
+ * creating them on first sight.  The rows arrive sorted by (scope_type,
+ * scope_key) and ON CONFLICT processes them in that order: the lock order.
  */
-static StatePlan bump_heads_plan = {
-	.sql = "INSERT INTO durable_sink.scopes AS s (scope_type, scope_key, scope_id, last_seq) "
+static StatePlan lock_scopes_plan = {
+	.sql = "INSERT INTO durable_sink.scopes AS s (scope_type, scope_key, scope_id) "
 		"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
-		"                         pg_catalog.unnest($3), pg_catalog.unnest($4)) "
-		"ON CONFLICT (scope_type, scope_key) DO UPDATE "
-		"SET last_seq = s.last_seq OPERATOR(pg_catalog.+) EXCLUDED.last_seq "
-		"RETURNING s.scope_type, s.scope_key, s.scope_no, s.last_seq",
-	.nargs = 4,
-	.argtypes = {TEXTARRAYOID, BYTEAARRAYOID, TEXTARRAYOID, INT8ARRAYOID}
+		"                         pg_catalog.unnest($3)) "
+		"ON CONFLICT (scope_type, scope_key) DO UPDATE SET scope_id = EXCLUDED.scope_id "
+		"RETURNING s.scope_type, s.scope_key, s.scope_no",
+	.nargs = 3,
+	.argtypes = {TEXTARRAYOID, BYTEAARRAYOID, TEXTARRAYOID}
 };
+
+/* A scope head this transaction holds: the scope row is locked. */
+typedef struct HeldHeadKey
+{
+	int32		type;
+	uint8		key[PG_SHA256_DIGEST_LENGTH];
+} HeldHeadKey;
+
+typedef struct HeldHead
+{
+	HeldHeadKey hkey;
+	int64		scope_no;
+	int64		last_seq;
+} HeldHead;
+
+static HTAB *tx_heads = NULL;
+
+static void
+forget_held_heads(void)
+{
+	/* the table lives in TopTransactionContext or a child of it */
+	if (tx_heads != NULL)
+		hash_destroy(tx_heads);
+	tx_heads = NULL;
+}
+
+static void
+store_xact_callback(XactEvent event pg_attribute_unused(), void *arg pg_attribute_unused())
+{
+	/* the memory itself goes with TopTransactionContext */
+	tx_heads = NULL;
+}
+
+static void
+store_subxact_callback(SubXactEvent event,
+					   SubTransactionId mySubid pg_attribute_unused(),
+					   SubTransactionId parentSubid pg_attribute_unused(),
+					   void *arg pg_attribute_unused())
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		forget_held_heads();
+}
+
+void
+store_init(void)
+{
+	RegisterXactCallback(store_xact_callback, NULL);
+	RegisterSubXactCallback(store_subxact_callback, NULL);
+}
+
+static HeldHead *
+held_head(int type, const uint8 *key, bool create, bool *found)
+{
+	HeldHeadKey hkey;
+
+	if (tx_heads == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (!create)
+		{
+			*found = false;
+			return NULL;
+		}
+		ctl.keysize = sizeof(HeldHeadKey);
+		ctl.entrysize = sizeof(HeldHead);
+		ctl.hcxt = TopTransactionContext;
+		tx_heads = hash_create("durable_sink held scope heads", 64, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&hkey, 0, sizeof(hkey));
+	hkey.type = type;
+	memcpy(hkey.key, key, PG_SHA256_DIGEST_LENGTH);
+	return hash_search(tx_heads, &hkey, create ? HASH_ENTER : HASH_FIND, found);
+}
+
+/*
+ * The latest seq of a scope, read through the unique index on (scope,
+ * seq) with a fresh snapshot: the scope row is locked, so every earlier
+ * writer has committed or aborted, and a transaction snapshot (REPEATABLE
+ * READ) could miss its events.
+ */
+static int64
+latest_seq(int type, int64 scope_no)
+{
+	Oid			schema = get_namespace_oid("durable_sink", false);
+	Oid			events_oid = get_relname_relid("events", schema);
+	Oid			index_oid = get_relname_relid(type == SCOPE_THREAD ? "events_thread_seq" :
+											  "events_run_seq", schema);
+	Relation	events;
+	Relation	index;
+	ScanKeyData key;
+	Snapshot	snapshot;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	int64		seq = 0;
+
+	if (!OidIsValid(events_oid) || !OidIsValid(index_oid))
+		elog(ERROR, "durable_sink: the event store's index is missing");
+	events = table_open(events_oid, AccessShareLock);
+	index = index_open(index_oid, AccessShareLock);
+	/* systable scans take the heap's attribute number */
+	ScanKeyInit(&key, get_attnum(events_oid, type == SCOPE_THREAD ? "thread_scope" : "run_scope"),
+				BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(scope_no));
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan_ordered(events, index, snapshot, 1, &key);
+	tuple = systable_getnext_ordered(scan, BackwardScanDirection);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		value = heap_getattr(tuple,
+										 get_attnum(events_oid, type == SCOPE_THREAD ?
+													"thread_seq" : "run_seq"),
+										 RelationGetDescr(events), &isnull);
+
+		if (!isnull)
+			seq = DatumGetInt64(value);
+	}
+	systable_endscan_ordered(scan);
+	UnregisterSnapshot(snapshot);
+	index_close(index, AccessShareLock);
+	table_close(events, AccessShareLock);
+	return seq;
+}
 
 #define INSERT_EVENTS_SQL \
 	"INSERT INTO durable_sink.events (event_id, fidelity, event_kind, scopes, thread_id, " \
@@ -270,25 +414,16 @@ append_conflict(const ScopeHead *head, int64 latest, int64 expected)
 			 errhint("Read the scope again and retry the append.")));
 }
 
-/*
- * Bump every head by its count, in a fixed lock order, and check the
- * caller's expectations (compare-and-append).
- */
+/* Lock the scope rows of heads, in order[] (sorted), and learn their heads. */
 static void
-bump_heads(ScopeHeads *heads, const AppendExpectation *expect)
+lock_new_heads(ScopeHead **order, int n)
 {
-	int			n = heads->count;
-	ScopeHead **order = palloc(sizeof(ScopeHead *) * n);
 	Datum	   *types = palloc(sizeof(Datum) * n);
 	Datum	   *keys = palloc(sizeof(Datum) * n);
 	Datum	   *ids = palloc(sizeof(Datum) * n);
-	Datum	   *counts = palloc(sizeof(Datum) * n);
-	Datum		args[4];
+	Datum		args[3];
 	int			i;
 
-	for (i = 0; i < n; i++)
-		order[i] = &heads->items[i];
-	qsort(order, n, sizeof(ScopeHead *), compare_heads);
 	for (i = 0; i < n; i++)
 	{
 		bytea	   *key = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
@@ -298,15 +433,12 @@ bump_heads(ScopeHeads *heads, const AppendExpectation *expect)
 		types[i] = CStringGetTextDatum(scope_type_names[order[i]->type]);
 		keys[i] = PointerGetDatum(key);
 		ids[i] = PointerGetDatum(order[i]->id);
-		counts[i] = Int64GetDatum(order[i]->count);
 	}
 	args[0] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
 	args[1] = PointerGetDatum(construct_array(keys, n, BYTEAOID, -1, false, TYPALIGN_INT));
 	args[2] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
-	args[3] = PointerGetDatum(construct_array(counts, n, INT8OID, 8, FLOAT8PASSBYVAL,
-											  TYPALIGN_DOUBLE));
-	if (state_exec(&bump_heads_plan, args, NULL) != (uint64) n)
-		elog(ERROR, "durable_sink: bumped " UINT64_FORMAT " of %d scope heads", SPI_processed, n);
+	if (state_exec(&lock_scopes_plan, args, NULL) != (uint64) n)
+		elog(ERROR, "durable_sink: locked " UINT64_FORMAT " of %d scopes", SPI_processed, n);
 
 	for (i = 0; i < n; i++)
 	{
@@ -315,10 +447,10 @@ bump_heads(ScopeHeads *heads, const AppendExpectation *expect)
 		ScopeHead	probe;
 		ScopeHead  *probe_ptr = &probe;
 		ScopeHead **found;
-		ScopeHead  *head;
+		HeldHead   *held;
 		bool		isnull;
+		bool		existed;
 		bytea	   *key;
-		int64		last_seq;
 
 		/* match the returned row to its head by (scope_type, scope_key) */
 		probe.type = strcmp(TextDatumGetCString(SPI_getbinval(returned, desc, 1, &isnull)),
@@ -327,20 +459,72 @@ bump_heads(ScopeHeads *heads, const AppendExpectation *expect)
 		memcpy(probe.key, VARDATA_ANY(key), PG_SHA256_DIGEST_LENGTH);
 		found = bsearch(&probe_ptr, order, n, sizeof(ScopeHead *), compare_heads);
 		if (found == NULL)
-			elog(ERROR, "durable_sink: unexpected scope head returned");
-		head = *found;
-		head->scope_no = DatumGetInt64(SPI_getbinval(returned, desc, 3, &isnull));
-		last_seq = DatumGetInt64(SPI_getbinval(returned, desc, 4, &isnull));
-		head->next_seq = last_seq - head->count + 1;
+			elog(ERROR, "durable_sink: unexpected scope row returned");
+		held = held_head((*found)->type, (*found)->key, true, &existed);
+		held->scope_no = DatumGetInt64(SPI_getbinval(returned, desc, 3, &isnull));
+		held->last_seq = latest_seq((*found)->type, held->scope_no);
+	}
+}
 
+/*
+ * Make sure this transaction holds every head of the batch (locking those
+ * it does not hold yet, in a fixed order), hand out the batch's seqs, and
+ * check the caller's expectations (compare-and-append).
+ */
+static void
+take_heads(ScopeHeads *heads, const AppendExpectation *expect)
+{
+	int			n = heads->count;
+	ScopeHead **order = palloc(sizeof(ScopeHead *) * n);
+	ScopeHead **missing = palloc(sizeof(ScopeHead *) * n);
+	int			nmissing = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		order[i] = &heads->items[i];
+	qsort(order, n, sizeof(ScopeHead *), compare_heads);
+	for (i = 0; i < n; i++)
+	{
+		bool		found;
+
+		held_head(order[i]->type, order[i]->key, false, &found);
+		if (!found)
+			missing[nmissing++] = order[i];
+	}
+	if (nmissing > 0)
+		lock_new_heads(missing, nmissing);
+
+	for (i = 0; i < n; i++)
+	{
+		ScopeHead  *head = order[i];
+		bool		found;
+		HeldHead   *held = held_head(head->type, head->key, false, &found);
+
+		head->scope_no = held->scope_no;
+		head->next_seq = held->last_seq + 1;
 		if (expect != NULL)
 		{
 			bool		check = head->type == SCOPE_THREAD ? expect->check_thread : expect->check_run;
 			int64		expected = head->type == SCOPE_THREAD ? expect->thread_seq : expect->run_seq;
 
-			if (check && head->next_seq - 1 != expected)
-				append_conflict(head, head->next_seq - 1, expected);
+			if (check && held->last_seq != expected)
+				append_conflict(head, held->last_seq, expected);
 		}
+	}
+}
+
+/* After a successful insert: the transaction's heads move on. */
+static void
+advance_heads(const ScopeHeads *heads)
+{
+	int			i;
+
+	for (i = 0; i < heads->count; i++)
+	{
+		bool		found;
+		HeldHead   *held = held_head(heads->items[i].type, heads->items[i].key, false, &found);
+
+		held->last_seq += heads->items[i].count;
 	}
 }
 
@@ -429,7 +613,7 @@ store_append(StoreRow *rows, int count, const AppendExpectation *expect,
 	}
 
 	state_access_begin(&access);
-	bump_heads(&heads, expect);
+	take_heads(&heads, expect);
 
 	for (c = 0; c < INSERT_NATTS; c++)
 	{
@@ -464,6 +648,7 @@ store_append(StoreRow *rows, int count, const AppendExpectation *expect,
 	}
 	if (stored != (uint64) count)
 		elog(ERROR, "durable_sink: stored " UINT64_FORMAT " of %d events", stored, count);
+	advance_heads(&heads);
 	if (result != NULL)
 	{
 		for (i = 0; i < count; i++)

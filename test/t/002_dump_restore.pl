@@ -34,7 +34,7 @@ SELECT string_agg(t || ':' || md5(c), ' ' ORDER BY t) FROM (
   SELECT 'events' AS t, string_agg(row(event_id, fidelity, event_kind, scopes, thread_id, run_id, payload,
          causation_id, correlation_id, origin, visibility, schema_version, created_at, thread_seq, run_seq,
          writer_id, idempotency_key)::text, ',' ORDER BY event_id) AS c FROM durable_sink.events
-  UNION ALL SELECT 'scopes', string_agg(row(scope_type, scope_id, last_seq)::text, ',' ORDER BY scope_type, scope_id) FROM durable_sink.scopes
+  UNION ALL SELECT 'scopes', string_agg(row(scope_no, scope_type, scope_id)::text, ',' ORDER BY scope_type, scope_id) FROM durable_sink.scopes
   UNION ALL SELECT 'run_state', string_agg(row(run_id, starts, finished)::text, ',' ORDER BY run_id) FROM durable_sink.run_state
   UNION ALL SELECT 'compaction', string_agg(row(thread_id, total_compactions, in_flight_task_id, fingerprints)::text, ',' ORDER BY thread_id) FROM durable_sink.compaction_state
   UNION ALL SELECT 'keys', string_agg(row(writer_id, idempotency_key, event_id)::text, ',' ORDER BY writer_id) FROM durable_sink.idempotency_keys
@@ -57,7 +57,7 @@ is($node->safe_psql('restored', q{
   SELECT string_agg(event_kind || '@' || run_seq, ',') FROM durable_sink.emit(
     '{"event_type":"run_start","thread_id":"t1","run_id":"r1"}', 't1', 'r1')}),
 	'RunResumed@' . $node->safe_psql('postgres',
-		q{SELECT last_seq + 1 FROM durable_sink.scopes WHERE scope_type = 'run' AND scope_id = 'r1'}),
+		q{SELECT max(run_seq) + 1 FROM durable_sink.events WHERE run_id = 'r1'}),
 	'run state and the run sequence continue');
 is($node->safe_psql('restored', q{
   SELECT count(*) FROM durable_sink.normalize_many('{"event_type":"state_snapshot","snapshot":{"extensions":{"__context_compaction":{"total_compactions":1,"boundaries":[{"task_id":"a","summary":"s"}],"in_flight":{"task_id":"b"}}}}}', 't1', 'r1')
