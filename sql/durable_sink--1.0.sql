@@ -250,6 +250,8 @@ RETURNS TABLE (seq bigint, event_id bigint, fidelity durable_sink.fidelity_class
                created_at timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- a generic plan made while the store was small could keep a sequential scan
+SET plan_cache_mode = force_custom_plan
 AS $read$
 DECLARE
     head durable_sink.scopes;
