@@ -37,5 +37,5 @@ done
 passed=$(grep -Ec '\.\.\. ok|\.pl \.\. ok$' "$DS_PGDIR/check.log" || true)
 failed=$(grep -Ec '\.\.\. FAILED|\.pl \.\. (Dubious|Failed)|^not ok' "$DS_PGDIR/check.log" || true)
 [ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
-echo "durable_sink tests: $passed passed, $failed failed"
+echo "durable_sink: $passed passed, $failed failed"
 exit "$status"
