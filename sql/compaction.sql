@@ -130,3 +130,16 @@ FROM pg_temp.snap('th-many', jsonb_build_object('boundaries',
        (SELECT jsonb_agg(jsonb_build_object('task_id', 'task-' || i, 'summary', repeat('s', 100) || i)) FROM generate_series(0, 499) i)));
 SELECT count(*) AS repeated FROM pg_temp.snap('th-many', jsonb_build_object('boundaries',
        (SELECT jsonb_agg(jsonb_build_object('task_id', 'task-' || i, 'summary', repeat('s', 100) || i)) FROM generate_series(0, 499) i)));
+
+-- Several snapshots of one thread in one transaction (the observation is
+-- kept in memory between them): each boundary is announced once.
+BEGIN;
+SELECT n, (SELECT string_agg(event_kind || ':' || (payload->>'boundary_index'), ',')
+           FROM pg_temp.snap('th-tx', jsonb_build_object('total_compactions', n, 'boundaries',
+                  (SELECT jsonb_agg(jsonb_build_object('task_id', 'b' || i, 'summary', 's' || i))
+                   FROM generate_series(1, n) i)))) AS facts
+FROM generate_series(1, 4) n;
+SELECT count(*) AS repeated FROM pg_temp.snap('th-tx', jsonb_build_object('total_compactions', 4, 'boundaries',
+         (SELECT jsonb_agg(jsonb_build_object('task_id', 'b' || i, 'summary', 's' || i)) FROM generate_series(1, 4) i)));
+COMMIT;
+SELECT cardinality(fingerprints) FROM durable_sink.compaction_state WHERE thread_id = 'th-tx';

@@ -49,3 +49,16 @@ BEGIN
   END;
 END $$;
 SELECT run_id FROM durable_sink.run_state WHERE run_id IN ('tx-4', 'tx-5') ORDER BY 1;
+
+-- Within one transaction the observation is kept in memory after the first
+-- snapshot; a rolled-back savepoint must forget what it changed.
+BEGIN;
+SELECT pg_temp.snap('tx-memo', '{"in_flight":{"task_id":"a"}}') AS first;
+SELECT pg_temp.snap('tx-memo', '{"in_flight":{"task_id":"a"}}') AS unchanged;
+SAVEPOINT s;
+SELECT pg_temp.snap('tx-memo', '{"in_flight":{"task_id":"b"}}') AS in_savepoint;
+ROLLBACK TO SAVEPOINT s;
+SELECT pg_temp.snap('tx-memo', '{"in_flight":{"task_id":"b"}}') AS after_rollback_to_savepoint;
+SELECT pg_temp.snap('tx-memo', '{"in_flight":{"task_id":"b"}}') AS unchanged_again;
+COMMIT;
+SELECT in_flight_task_id, cardinality(fingerprints) FROM durable_sink.compaction_state WHERE thread_id = 'tx-memo';

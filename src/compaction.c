@@ -9,7 +9,9 @@
  * ON CONFLICT DO UPDATE that returns it) before it is read and stays locked
  * until the transaction ends, so two sessions observing one thread
  * serialize and the second sees what the first committed: no fact is
- * emitted twice.  A snapshot that changes nothing costs that one statement.
+ * emitted twice.  The transaction then keeps the observation in memory
+ * (held_observations), so a later snapshot of the thread that changes
+ * nothing costs no statement at all.
  */
 #include "postgres.h"
 
@@ -21,6 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 
 #include "durable_sink.h"
@@ -606,6 +609,88 @@ step_started(Observation *obs, const InFlight *current)
 	emit_fact(obs, CK_CONTEXT_COMPACTION_STARTED, &state);
 }
 
+/*
+ * A thread whose state row this transaction holds locked, and its
+ * observation as of the last statement: later snapshots of the thread in the
+ * same transaction need no statement unless they change it.
+ */
+typedef struct HeldObservation
+{
+	uint8		thread_key[PG_SHA256_DIGEST_LENGTH];
+	uint64		total;
+	char	   *task_id;
+	char	   *boundary_message_id;
+	Datum	   *fingerprints;	/* sorted digests, in TopTransactionContext */
+	int			nfingerprints;
+} HeldObservation;
+
+static TxCache held_observations = {
+	.name = "durable_sink held compaction observations",
+	.keysize = PG_SHA256_DIGEST_LENGTH,
+	.entrysize = sizeof(HeldObservation)
+};
+
+static char *
+copy_in(MemoryContext context, const char *s)
+{
+	return s ? MemoryContextStrdup(context, s) : NULL;
+}
+
+/*
+ * Keep obs (as just read or written) for the rest of the transaction.  The
+ * new copies are made before the old ones are freed: obs may share the
+ * digests recall_observation handed out.
+ */
+static void
+remember_observation(HeldObservation *held, Observation *obs)
+{
+	MemoryContext context = TopTransactionContext;
+	Datum	   *fingerprints;
+	int			i;
+
+	fingerprints = MemoryContextAlloc(context, sizeof(Datum) * Max(1, obs->nfingerprints));
+	for (i = 0; i < obs->nfingerprints; i++)
+	{
+		bytea	   *digest = MemoryContextAlloc(context, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+		SET_VARSIZE(digest, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+		memcpy(VARDATA(digest), VARDATA_ANY(DatumGetPointer(obs->fingerprints[i])),
+			   PG_SHA256_DIGEST_LENGTH);
+		fingerprints[i] = PointerGetDatum(digest);
+	}
+
+	if (held->task_id)
+		pfree(held->task_id);
+	if (held->boundary_message_id)
+		pfree(held->boundary_message_id);
+	for (i = 0; i < held->nfingerprints; i++)
+		pfree(DatumGetPointer(held->fingerprints[i]));
+	if (held->fingerprints)
+		pfree(held->fingerprints);
+
+	held->total = obs->total;
+	held->task_id = copy_in(context, obs->remembered.task_id);
+	held->boundary_message_id = copy_in(context, obs->remembered.boundary_message_id);
+	/* save_observation leaves the fingerprints sorted; a fresh load is sorted too */
+	held->fingerprints = fingerprints;
+	held->nfingerprints = obs->nfingerprints;
+}
+
+/* The observation this transaction last read or wrote for the thread. */
+static void
+recall_observation(Observation *obs, const HeldObservation *held)
+{
+	obs->total = held->total;
+	obs->remembered.task_id = held->task_id ? pstrdup(held->task_id) : NULL;
+	obs->remembered.boundary_message_id =
+		held->boundary_message_id ? pstrdup(held->boundary_message_id) : NULL;
+	obs->fingerprints_capacity = Max(8, held->nfingerprints);
+	obs->fingerprints = palloc(sizeof(Datum) * obs->fingerprints_capacity);
+	memcpy(obs->fingerprints, held->fingerprints, sizeof(Datum) * held->nfingerprints);
+	obs->nfingerprints = held->nfingerprints;
+	obs->nsorted = held->nfingerprints;
+}
+
 /* snapshot.extensions.__context_compaction when it is an object, else NULL. */
 static JsonbContainer *
 context_compaction_of(const AgentEvent *event)
@@ -630,6 +715,8 @@ compaction_observe(const AgentEvent *event, const NormalizeContext *ctx, DraftLi
 {
 	Observation obs = {0};
 	StateAccess access;
+	HeldObservation *held;
+	bool		found;
 	InFlight	p;
 	InFlight	current;
 
@@ -642,8 +729,18 @@ compaction_observe(const AgentEvent *event, const NormalizeContext *ctx, DraftLi
 	obs.out = out;
 	obs.thread_key = sha256_key(ctx->thread_id);
 
-	state_access_begin(&access);
-	load_observation(&obs);
+	/* The first snapshot of a thread in a transaction locks and reads its row. */
+	held = tx_cache_lookup(&held_observations, VARDATA(obs.thread_key), false, &found);
+	if (found)
+		recall_observation(&obs, held);
+	else
+	{
+		state_access_begin(&access);
+		load_observation(&obs);
+		state_access_end(&access);
+		held = tx_cache_lookup(&held_observations, VARDATA(obs.thread_key), true, &found);
+		remember_observation(held, &obs);
+	}
 
 	step_reset_after_clear(&obs);
 	p = obs.remembered;
@@ -655,6 +752,10 @@ compaction_observe(const AgentEvent *event, const NormalizeContext *ctx, DraftLi
 	step_started(&obs, &current);
 
 	if (obs.dirty)
+	{
+		state_access_begin(&access);
 		save_observation(&obs);
-	state_access_end(&access);
+		state_access_end(&access);
+		remember_observation(held, &obs);
+	}
 }

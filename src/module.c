@@ -8,7 +8,7 @@
 #include "utils/guc.h"
 
 #include "announce.h"
-#include "store.h"
+#include "state_access.h"
 
 PG_MODULE_MAGIC;
 
@@ -28,5 +28,5 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("durable_sink");
-	store_init();
+	state_access_init();
 }

@@ -14,6 +14,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
+#include "access/xact.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
@@ -21,6 +22,7 @@
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/fmgroids.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
@@ -182,4 +184,81 @@ state_result_value(int column, bool *isnull)
 	if (SPI_processed == 0 || SPI_tuptable == NULL)
 		elog(ERROR, "durable_sink: state statement returned no row");
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, isnull);
+}
+
+/* ------------------------------------------------ per-transaction caches */
+
+static TxCache *tx_caches = NULL;
+
+static void
+tx_caches_forget(bool destroy)
+{
+	TxCache    *cache;
+
+	for (cache = tx_caches; cache != NULL; cache = cache->next)
+	{
+		if (destroy && cache->table != NULL)
+			hash_destroy(cache->table);
+		cache->table = NULL;
+	}
+}
+
+static void
+tx_caches_xact_callback(XactEvent event, void *arg pg_attribute_unused())
+{
+	/* at the end of the transaction the memory goes with TopTransactionContext */
+	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PARALLEL_PRE_COMMIT &&
+		event != XACT_EVENT_PRE_PREPARE)
+		tx_caches_forget(false);
+}
+
+static void
+tx_caches_subxact_callback(SubXactEvent event,
+						   SubTransactionId mySubid pg_attribute_unused(),
+						   SubTransactionId parentSubid pg_attribute_unused(),
+						   void *arg pg_attribute_unused())
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		tx_caches_forget(true);
+}
+
+void
+state_access_init(void)
+{
+	RegisterXactCallback(tx_caches_xact_callback, NULL);
+	RegisterSubXactCallback(tx_caches_subxact_callback, NULL);
+}
+
+/* The entry for key (zero-padded by the caller), creating it if asked. */
+void *
+tx_cache_lookup(TxCache *cache, const void *key, bool create, bool *found)
+{
+	void	   *entry;
+
+	if (!cache->registered)
+	{
+		cache->next = tx_caches;
+		tx_caches = cache;
+		cache->registered = true;
+	}
+	if (cache->table == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (!create)
+		{
+			*found = false;
+			return NULL;
+		}
+		ctl.keysize = cache->keysize;
+		ctl.entrysize = cache->entrysize;
+		ctl.hcxt = TopTransactionContext;
+		cache->table = hash_create(cache->name, 64, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(cache->table, key, create ? HASH_ENTER : HASH_FIND, found);
+	/* a new entry: everything after the key starts zeroed */
+	if (create && !*found)
+		memset((char *) entry + cache->keysize, 0, cache->entrysize - cache->keysize);
+	return entry;
 }

@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "utils/hsearch.h"
 
 #define STATE_PLAN_MAX_ARGS 20
 
@@ -42,5 +43,24 @@ extern void state_access_end(StateAccess *access);
 extern uint64 state_exec(StatePlan *plan, Datum *values, const char *nulls);
 extern Datum state_result_value(int column, bool *isnull);
 extern Oid	extension_type_oid(const char *type_name);
+
+/*
+ * A per-transaction memo of state rows this transaction holds locked (so it
+ * can skip statements for them).  Forgotten at the end of the transaction
+ * and whenever a subtransaction aborts: its changes, and possibly its row
+ * locks, are gone.
+ */
+typedef struct TxCache
+{
+	const char *name;
+	Size		keysize;
+	Size		entrysize;
+	HTAB	   *table;			/* NULL: empty; lives in TopTransactionContext */
+	bool		registered;
+	struct TxCache *next;
+} TxCache;
+
+extern void state_access_init(void);
+extern void *tx_cache_lookup(TxCache *cache, const void *key, bool create, bool *found);
 
 #endif							/* DURABLE_SINK_STATE_ACCESS_H */

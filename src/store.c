@@ -11,7 +11,7 @@
  * continues after its events) or to abort (and then reuses the numbers):
  * sequences are gapless, and seq N+1 can never become visible before seq N.
  *
- * The transaction then remembers the scope's head in memory (tx_heads), so
+ * The transaction then remembers the scope's head in memory (held_heads), so
  * later appends to it cost one INSERT: updating a head row on every append
  * would leave a chain of row versions that every later append of the same
  * transaction walks (quadratic in a long transaction).  The memory is
@@ -104,65 +104,21 @@ typedef struct HeldHead
 	int64		last_seq;
 } HeldHead;
 
-static HTAB *tx_heads = NULL;
-
-static void
-forget_held_heads(void)
-{
-	/* the table lives in TopTransactionContext or a child of it */
-	if (tx_heads != NULL)
-		hash_destroy(tx_heads);
-	tx_heads = NULL;
-}
-
-static void
-store_xact_callback(XactEvent event pg_attribute_unused(), void *arg pg_attribute_unused())
-{
-	/* the memory itself goes with TopTransactionContext */
-	tx_heads = NULL;
-}
-
-static void
-store_subxact_callback(SubXactEvent event,
-					   SubTransactionId mySubid pg_attribute_unused(),
-					   SubTransactionId parentSubid pg_attribute_unused(),
-					   void *arg pg_attribute_unused())
-{
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		forget_held_heads();
-}
-
-void
-store_init(void)
-{
-	RegisterXactCallback(store_xact_callback, NULL);
-	RegisterSubXactCallback(store_subxact_callback, NULL);
-}
+static TxCache held_heads = {
+	.name = "durable_sink held scope heads",
+	.keysize = sizeof(HeldHeadKey),
+	.entrysize = sizeof(HeldHead)
+};
 
 static HeldHead *
 held_head(int type, const uint8 *key, bool create, bool *found)
 {
 	HeldHeadKey hkey;
 
-	if (tx_heads == NULL)
-	{
-		HASHCTL		ctl;
-
-		if (!create)
-		{
-			*found = false;
-			return NULL;
-		}
-		ctl.keysize = sizeof(HeldHeadKey);
-		ctl.entrysize = sizeof(HeldHead);
-		ctl.hcxt = TopTransactionContext;
-		tx_heads = hash_create("durable_sink held scope heads", 64, &ctl,
-							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
 	memset(&hkey, 0, sizeof(hkey));
 	hkey.type = type;
 	memcpy(hkey.key, key, PG_SHA256_DIGEST_LENGTH);
-	return hash_search(tx_heads, &hkey, create ? HASH_ENTER : HASH_FIND, found);
+	return tx_cache_lookup(&held_heads, &hkey, create, found);
 }
 
 /*

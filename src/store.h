@@ -46,7 +46,6 @@ typedef struct StoreBatch
 extern void store_append(StoreRow *rows, int count, const AppendExpectation *expect,
 						 Tuplestorestate *result);
 extern HeapTuple store_find_idempotent(StoreRow *row, bool *claimed);
-extern void store_init(void);
 extern void store_batch_init(StoreBatch *batch);
 extern StoreRow *store_batch_push(StoreBatch *batch);
 
