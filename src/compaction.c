@@ -756,6 +756,7 @@ compaction_observe(const AgentEvent *event, const NormalizeContext *ctx, DraftLi
 		state_access_begin(&access);
 		save_observation(&obs);
 		state_access_end(&access);
+		held = tx_cache_lookup(&held_observations, VARDATA(obs.thread_key), true, &found);
 		remember_observation(held, &obs);
 	}
 }

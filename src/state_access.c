@@ -22,15 +22,24 @@
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
 #include "state_access.h"
 
-/* Plans prepared in this backend, and the schema they were prepared for. */
+/*
+ * Plans prepared in this backend, and the incarnation of the extension they
+ * were prepared for: the OID of its draft type, which DROP/CREATE EXTENSION
+ * changes (the schema survives DROP EXTENSION, so its OID would not do).
+ */
 static StatePlan *prepared_plans = NULL;
-static Oid	prepared_for_schema = InvalidOid;
+static Oid	prepared_for_incarnation = InvalidOid;
+
+static void tx_caches_forget(void);
+static void watch_state_tables(void);
 
 /* The extension's schema OID. */
 static Oid
@@ -53,17 +62,16 @@ extension_schema(void)
  * ALTER SCHEMA could make someone else.
  */
 static Oid
-extension_owner(void)
+extension_owner(Oid incarnation)
 {
 	static Oid	cached_owner = InvalidOid;
-	static Oid	cached_for_schema = InvalidOid;
-	Oid			schema = extension_schema();
+	static Oid	cached_for_incarnation = InvalidOid;
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
 
-	if (schema == cached_for_schema)
+	if (incarnation == cached_for_incarnation)
 		return cached_owner;
 
 	rel = table_open(ExtensionRelationId, AccessShareLock);
@@ -76,7 +84,7 @@ extension_owner(void)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("extension \"durable_sink\" is not installed")));
 	cached_owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
-	cached_for_schema = schema;
+	cached_for_incarnation = incarnation;
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return cached_owner;
@@ -100,11 +108,11 @@ extension_type_oid(const char *type_name)
  * prepared, their types and tables are gone: forget them all.
  */
 static void
-forget_plans_of_other_schema(Oid schema)
+forget_plans_of_other_incarnation(Oid incarnation)
 {
 	StatePlan  *plan;
 
-	if (schema == prepared_for_schema)
+	if (incarnation == prepared_for_incarnation)
 		return;
 	for (plan = prepared_plans; plan != NULL; plan = plan->next_prepared)
 	{
@@ -112,21 +120,23 @@ forget_plans_of_other_schema(Oid schema)
 		plan->plan = NULL;
 	}
 	prepared_plans = NULL;
-	prepared_for_schema = schema;
+	prepared_for_incarnation = incarnation;
+	watch_state_tables();
+	tx_caches_forget();
 }
 
 void
 state_access_begin(StateAccess *access)
 {
-	Oid			schema = extension_schema();
-	Oid			owner = extension_owner();
+	Oid			incarnation = extension_type_oid("canonical_event_draft");
+	Oid			owner = extension_owner(incarnation);
 	MemoryContext caller_context = CurrentMemoryContext;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "durable_sink: SPI_connect failed");
 	/* What the caller builds between begin and end must outlive SPI_finish. */
 	MemoryContextSwitchTo(caller_context);
-	forget_plans_of_other_schema(schema);
+	forget_plans_of_other_incarnation(incarnation);
 	GetUserIdAndSecContext(&access->saved_userid, &access->saved_sec_context);
 	SetUserIdAndSecContext(owner, access->saved_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
@@ -190,26 +200,31 @@ state_result_value(int column, bool *isnull)
 
 static TxCache *tx_caches = NULL;
 
+/* The state tables whose TRUNCATE (a relcache invalidation) voids the caches. */
+#define WATCHED_TABLES 4
+static Oid	watched_tables[WATCHED_TABLES];
+
+/*
+ * Forget every cache.  The tables are only detached, not destroyed: their
+ * memory goes with TopTransactionContext, so a pointer into an entry stays
+ * valid for the rest of the caller's work even if this runs in between
+ * (invalidations are processed inside SPI calls).
+ */
 static void
-tx_caches_forget(bool destroy)
+tx_caches_forget(void)
 {
 	TxCache    *cache;
 
 	for (cache = tx_caches; cache != NULL; cache = cache->next)
-	{
-		if (destroy && cache->table != NULL)
-			hash_destroy(cache->table);
 		cache->table = NULL;
-	}
 }
 
 static void
 tx_caches_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 {
-	/* at the end of the transaction the memory goes with TopTransactionContext */
 	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PARALLEL_PRE_COMMIT &&
 		event != XACT_EVENT_PRE_PREPARE)
-		tx_caches_forget(false);
+		tx_caches_forget();
 }
 
 static void
@@ -219,7 +234,37 @@ tx_caches_subxact_callback(SubXactEvent event,
 						   void *arg pg_attribute_unused())
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
-		tx_caches_forget(true);
+		tx_caches_forget();
+}
+
+/* TRUNCATE of a state table (or a reset of all relcache entries). */
+static void
+tx_caches_relcache_callback(Datum arg pg_attribute_unused(), Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < WATCHED_TABLES; i++)
+	{
+		if (!OidIsValid(relid) || relid == watched_tables[i])
+		{
+			tx_caches_forget();
+			return;
+		}
+	}
+}
+
+/* Learn the state tables' OIDs (catalog lookups are not allowed in the callback). */
+static void
+watch_state_tables(void)
+{
+	static const char *const names[WATCHED_TABLES] = {
+		"events", "scopes", "compaction_state", "run_state"
+	};
+	Oid			schema = extension_schema();
+	int			i;
+
+	for (i = 0; i < WATCHED_TABLES; i++)
+		watched_tables[i] = get_relname_relid(names[i], schema);
 }
 
 void
@@ -227,6 +272,7 @@ state_access_init(void)
 {
 	RegisterXactCallback(tx_caches_xact_callback, NULL);
 	RegisterSubXactCallback(tx_caches_subxact_callback, NULL);
+	CacheRegisterRelcacheCallback(tx_caches_relcache_callback, (Datum) 0);
 }
 
 /* The entry for key (zero-padded by the caller), creating it if asked. */

@@ -46,9 +46,10 @@ extern Oid	extension_type_oid(const char *type_name);
 
 /*
  * A per-transaction memo of state rows this transaction holds locked (so it
- * can skip statements for them).  Forgotten at the end of the transaction
- * and whenever a subtransaction aborts: its changes, and possibly its row
- * locks, are gone.
+ * can skip statements for them).  Forgotten at the end of the transaction,
+ * whenever a subtransaction aborts (its changes, and possibly its row locks,
+ * are gone) and when a state table is truncated.  Entries stay readable
+ * until the transaction ends, but look them up again after any SPI call.
  */
 typedef struct TxCache
 {

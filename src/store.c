@@ -403,9 +403,7 @@ lock_new_heads(ScopeHead **order, int n)
 		ScopeHead	probe;
 		ScopeHead  *probe_ptr = &probe;
 		ScopeHead **found;
-		HeldHead   *held;
 		bool		isnull;
-		bool		existed;
 		bytea	   *key;
 
 		/* match the returned row to its head by (scope_type, scope_key) */
@@ -416,16 +414,18 @@ lock_new_heads(ScopeHead **order, int n)
 		found = bsearch(&probe_ptr, order, n, sizeof(ScopeHead *), compare_heads);
 		if (found == NULL)
 			elog(ERROR, "durable_sink: unexpected scope row returned");
-		held = held_head((*found)->type, (*found)->key, true, &existed);
-		held->scope_no = DatumGetInt64(SPI_getbinval(returned, desc, 3, &isnull));
-		held->last_seq = latest_seq((*found)->type, held->scope_no);
+		(*found)->scope_no = DatumGetInt64(SPI_getbinval(returned, desc, 3, &isnull));
+		(*found)->next_seq = latest_seq((*found)->type, (*found)->scope_no) + 1;
 	}
 }
 
 /*
  * Make sure this transaction holds every head of the batch (locking those
- * it does not hold yet, in a fixed order), hand out the batch's seqs, and
- * check the caller's expectations (compare-and-append).
+ * it does not hold yet, in a fixed order), check the caller's expectations
+ * (compare-and-append), and reserve the batch's seqs: the held heads move
+ * on before the insert, so an append nested in it (a trigger on events)
+ * continues after the batch, and a failed insert aborts the (sub)transaction,
+ * which forgets them.
  */
 static void
 take_heads(ScopeHeads *heads, const AppendExpectation *expect)
@@ -442,9 +442,14 @@ take_heads(ScopeHeads *heads, const AppendExpectation *expect)
 	for (i = 0; i < n; i++)
 	{
 		bool		found;
+		HeldHead   *held = held_head(order[i]->type, order[i]->key, false, &found);
 
-		held_head(order[i]->type, order[i]->key, false, &found);
-		if (!found)
+		if (found)
+		{
+			order[i]->scope_no = held->scope_no;
+			order[i]->next_seq = held->last_seq + 1;
+		}
+		else
 			missing[nmissing++] = order[i];
 	}
 	if (nmissing > 0)
@@ -453,34 +458,21 @@ take_heads(ScopeHeads *heads, const AppendExpectation *expect)
 	for (i = 0; i < n; i++)
 	{
 		ScopeHead  *head = order[i];
+		int64		latest = head->next_seq - 1;
 		bool		found;
-		HeldHead   *held = held_head(head->type, head->key, false, &found);
+		HeldHead   *held;
 
-		head->scope_no = held->scope_no;
-		head->next_seq = held->last_seq + 1;
 		if (expect != NULL)
 		{
 			bool		check = head->type == SCOPE_THREAD ? expect->check_thread : expect->check_run;
 			int64		expected = head->type == SCOPE_THREAD ? expect->thread_seq : expect->run_seq;
 
-			if (check && held->last_seq != expected)
-				append_conflict(head, held->last_seq, expected);
+			if (check && latest != expected)
+				append_conflict(head, latest, expected);
 		}
-	}
-}
-
-/* After a successful insert: the transaction's heads move on. */
-static void
-advance_heads(const ScopeHeads *heads)
-{
-	int			i;
-
-	for (i = 0; i < heads->count; i++)
-	{
-		bool		found;
-		HeldHead   *held = held_head(heads->items[i].type, heads->items[i].key, false, &found);
-
-		held->last_seq += heads->items[i].count;
+		held = held_head(head->type, head->key, true, &found);
+		held->scope_no = head->scope_no;
+		held->last_seq = latest + head->count;
 	}
 }
 
@@ -604,7 +596,6 @@ store_append(StoreRow *rows, int count, const AppendExpectation *expect,
 	}
 	if (stored != (uint64) count)
 		elog(ERROR, "durable_sink: stored " UINT64_FORMAT " of %d events", stored, count);
-	advance_heads(&heads);
 	if (result != NULL)
 	{
 		for (i = 0; i < count; i++)
