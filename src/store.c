@@ -15,8 +15,9 @@
  * later appends to it cost one INSERT: updating a head row on every append
  * would leave a chain of row versions that every later append of the same
  * transaction walks (quadratic in a long transaction).  The memory is
- * forgotten at the end of the transaction and whenever a subtransaction
- * aborts (its inserts and possibly its row locks are gone).
+ * forgotten at the end of the transaction, whenever a subtransaction aborts
+ * (its inserts and possibly its row locks are gone) and when a state table
+ * is truncated (see TxCache in state_access.h).
  *
  * A batch locks the heads it does not hold yet in one fixed order (scope
  * type, then key), so two single-statement batches cannot deadlock; two
