@@ -183,38 +183,36 @@ durable_sink_normalize(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(builder->tupdesc, values, nulls)));
 }
 
-/* durable_sink.normalize_many(...) → SETOF canonical_event_draft */
-Datum
-durable_sink_normalize_many(PG_FUNCTION_ARGS)
+/*
+ * The tuplestore a set-returning function fills in materialize mode, in
+ * per-query memory (checks that the caller accepts that mode).
+ * random_access: the function reads its own rows back.
+ */
+Tuplestorestate *
+materialize_begin(FunctionCallInfo fcinfo, bool random_access)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	DraftTupleBuilder *builder;
-	NormalizeContext ctx;
-	DraftList	drafts;
-	Tuplestorestate *rows;
 	MemoryContext old;
-	Datum		values[DRAFT_NATTS];
-	bool		nulls[DRAFT_NATTS];
-	int			i;
+	Tuplestorestate *rows;
 
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
 		(rsinfo->allowedModes & SFRM_Materialize) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("set-valued function called in context that cannot accept a set")));
-
-	builder = draft_builder_get(fcinfo);
-	normalize_event(fcinfo, true, &ctx, &drafts);
-
 	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	rows = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+	rows = tuplestore_begin_heap(random_access ||
+								 (rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
 								 false, work_mem);
 	MemoryContextSwitchTo(old);
-	for (i = 0; i < drafts.count; i++)
-	{
-		draft_to_values(builder, &ctx, &drafts.items[i], values, nulls);
-		tuplestore_putvalues(rows, builder->tupdesc, values, nulls);
-	}
+	return rows;
+}
+
+/* Hand the rows to the executor. */
+void
+materialize_end(FunctionCallInfo fcinfo, Tuplestorestate *rows)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
 	rsinfo->returnMode = SFRM_Materialize;
 	rsinfo->setResult = rows;
@@ -223,5 +221,28 @@ durable_sink_normalize_many(PG_FUNCTION_ARGS)
 	 * non-refcounted setDesc after each call -- it must not be our cache.
 	 */
 	rsinfo->setDesc = NULL;
+}
+
+/* durable_sink.normalize_many(...) → SETOF canonical_event_draft */
+Datum
+durable_sink_normalize_many(PG_FUNCTION_ARGS)
+{
+	DraftTupleBuilder *builder;
+	NormalizeContext ctx;
+	DraftList	drafts;
+	Tuplestorestate *rows;
+	Datum		values[DRAFT_NATTS];
+	bool		nulls[DRAFT_NATTS];
+	int			i;
+
+	rows = materialize_begin(fcinfo, false);
+	builder = draft_builder_get(fcinfo);
+	normalize_event(fcinfo, true, &ctx, &drafts);
+	for (i = 0; i < drafts.count; i++)
+	{
+		draft_to_values(builder, &ctx, &drafts.items[i], values, nulls);
+		tuplestore_putvalues(rows, builder->tupdesc, values, nulls);
+	}
+	materialize_end(fcinfo, rows);
 	return (Datum) 0;
 }

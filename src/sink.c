@@ -263,7 +263,6 @@ announce_emitted(const NormalizeInput *input, const StoreBatch *stored,
 Datum
 durable_sink_emit(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	EmitCache  *cache;
 	NormalizeInput input;
 	Durability	mode;
@@ -272,13 +271,8 @@ durable_sink_emit(PG_FUNCTION_ARGS)
 	ErrorData  *rejection;
 	CaptureSource source = {"emit", NULL};
 	Tuplestorestate *rows;
-	MemoryContext old;
 
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		(rsinfo->allowedModes & SFRM_Materialize) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
+	rows = materialize_begin(fcinfo, true);
 	cache = emit_cache(fcinfo);
 	if (PG_ARGISNULL(EMIT_MODE))
 		ereport(ERROR,
@@ -288,10 +282,6 @@ durable_sink_emit(PG_FUNCTION_ARGS)
 	announce = required_flag(fcinfo, EMIT_ANNOUNCE, "announce");
 	normalize_input_from_arguments(fcinfo, EMIT_CORRELATION_ID, EMIT_RESUMED, &input);
 
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	rows = tuplestore_begin_heap(true, false, work_mem);
-	MemoryContextSwitchTo(old);
-
 	store_batch_init(&batch);
 	if (sink_capture(&input, mode, cache->builder, false, &batch, &rejection))
 		store_append(batch.rows, batch.count, NULL, rows);
@@ -300,8 +290,6 @@ durable_sink_emit(PG_FUNCTION_ARGS)
 	if (announce)
 		announce_emitted(&input, &batch, rows, cache->result_desc, rejection);
 
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = rows;
-	rsinfo->setDesc = NULL;		/* known result type; see normalize_many */
+	materialize_end(fcinfo, rows);
 	return (Datum) 0;
 }
