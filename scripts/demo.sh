@@ -6,7 +6,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 EVENTS=${EVENTS:-3000}
-ensure_deps
+ensure_deps demo
 build_install
 trap stop_cluster EXIT
 start_cluster

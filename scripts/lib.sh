@@ -23,22 +23,13 @@ as_pg_user() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# Install what building and testing need, from Debian packages, if missing.
+. "$DS_ROOT/scripts/deps.sh"
+
+# Install the Debian packages the given purposes need (scripts/deps.sh), then
+# check that they really are installed.
 ensure_deps() {
-    local missing=()
-    [ -x "$PG_BIN/initdb" ] || missing+=("postgresql-$PG_MAJOR")
-    [ -f "/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/makefiles/pgxs.mk" ] \
-        || missing+=("postgresql-server-dev-$PG_MAJOR")
-    command -v make >/dev/null || missing+=(make)
-    command -v gcc >/dev/null || missing+=(gcc)
-    command -v python3 >/dev/null || missing+=(python3)
-    perl -MIPC::Run -e1 2>/dev/null || missing+=(libipc-run-perl)
-    if [ ${#missing[@]} -gt 0 ]; then
-        log "installing ${missing[*]}"
-        as_root apt-get update -q
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-            --no-install-recommends "${missing[@]}" >/dev/null
-    fi
+    deps_install "$@"
+    deps_verify "$@"
     id postgres >/dev/null 2>&1 || { log "no postgres account"; exit 1; }
 }
 

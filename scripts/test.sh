@@ -4,7 +4,7 @@
 # cluster and runs `make installcheck` (pg_regress, isolation specs, TAP).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ensure_deps
+ensure_deps test
 build_install
 trap stop_cluster EXIT
 start_cluster
