@@ -7,7 +7,8 @@ OBJS        = src/module.o src/normalize.o src/event_validate.o src/event_mappin
               src/draft.o src/run_state.o src/compaction.o \
               src/state_access.o src/text_util.o src/store.o src/sink.o \
               src/announce.o src/capture.o
-DATA        = sql/durable_sink--1.0.sql
+DATA        = sql/durable_sink--1.0.sql sql/durable_sink--1.1.sql sql/durable_sink--1.0--1.1.sql \
+              durable_sink--1.0.control
 PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 
 # pg_regress suites: sql/<name>.sql against expected/<name>.out

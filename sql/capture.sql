@@ -82,10 +82,13 @@ RESET work_mem;
 SELECT count(*) AS stored, min(seq), max(seq), bool_and(payload->>'message' = 'm' || seq) AS in_order
 FROM durable_sink.read('thread', 'tb', max_rows => 5000);
 
--- Wrong arguments are rejected at the first fire.
+-- Wrong arguments are rejected by CREATE TRIGGER (contract §15), not at the
+-- application's first INSERT: fire() says which statement failed.
 SET client_min_messages = warning;
 CREATE TABLE raw_bad (thread_id text, run_id text, event jsonb, n int);
 CREATE FUNCTION pg_temp.fire(args text, kind text DEFAULT 'ROW') RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  stage text := 'create';
 BEGIN
   EXECUTE 'DROP TRIGGER IF EXISTS t ON raw_bad';
   IF kind = 'ROW' THEN
@@ -95,10 +98,11 @@ BEGIN
   ELSE
     EXECUTE format('CREATE TRIGGER t %s ON raw_bad %s', args, kind);
   END IF;
+  stage := 'insert';
   INSERT INTO raw_bad VALUES ('t', 'r', '{"event_type":"step_end"}', 1);
   RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
+  RETURN stage || ': ' || SQLSTATE || ': ' || SQLERRM;
 END $$;
 SELECT pg_temp.fire($$'event', 'thread_id', 'run_id', 'app'$$) AS too_few;
 SELECT pg_temp.fire($$'event', 'thread_id', 'run_id', 'app', 'compacted', '', 'true', 'x'$$) AS too_many;
@@ -114,19 +118,56 @@ SELECT pg_temp.fire($$BEFORE INSERT$$, $$FOR EACH ROW EXECUTE FUNCTION durable_s
 SELECT pg_temp.fire($$AFTER INSERT$$, $$FOR EACH STATEMENT EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted')$$) AS row_function_per_statement;
 SELECT pg_temp.fire($$AFTER INSERT$$, $$FOR EACH STATEMENT EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'compacted')$$) AS no_transition_table;
 SELECT pg_temp.fire($$AFTER INSERT OR UPDATE$$, $$FOR EACH ROW EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted')$$) AS insert_or_update;
+-- The check at the first fire stays as a backstop, for triggers created
+-- while event triggers were disabled (or before 1.1).
+ALTER EVENT TRIGGER durable_sink_check_capture_trigger DISABLE;
+SELECT pg_temp.fire($$'evnt', 'thread_id', 'run_id', 'app', 'compacted'$$) AS missing_column_backstop;
+SELECT pg_temp.fire($$'event', 'thread_id', 'run_id', 'app', 'compacted', '', 'maybe'$$, 'STATEMENT') AS bad_announce_backstop;
+ALTER EVENT TRIGGER durable_sink_check_capture_trigger ENABLE;
+DROP TRIGGER t ON raw_bad;
 RESET client_min_messages;
 SELECT durable_sink.capture();
+-- Ordinary triggers are none of its business.
+CREATE FUNCTION pg_temp.noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+CREATE TRIGGER other_trigger AFTER INSERT ON raw_bad FOR EACH ROW EXECUTE FUNCTION pg_temp.noop();
 
--- Partitioned raw tables: the row trigger is refused on partitions (an
--- UPDATE moving a row between partitions would fire it again); the
--- statement trigger on the partitioned table captures each row once.
+-- One capture trigger per table: a second one would capture every row
+-- twice, so CREATE TRIGGER refuses it, whichever kind either one is.
+CREATE TABLE raw_twice (thread_id text, run_id text, event jsonb);
+CREATE TRIGGER c1 AFTER INSERT ON raw_twice FOR EACH ROW
+  EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted');
+CREATE TRIGGER c2 AFTER INSERT ON raw_twice FOR EACH ROW
+  EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted');
+CREATE TRIGGER c2 AFTER INSERT ON raw_twice REFERENCING NEW TABLE AS n FOR EACH STATEMENT
+  EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'compacted');
+-- Replacing the trigger itself is fine.
+CREATE OR REPLACE TRIGGER c1 AFTER INSERT ON raw_twice FOR EACH ROW
+  EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app2', 'compacted');
+-- If two exist anyway (made while event triggers were off), only the first
+-- in firing order captures; the other warns and captures nothing.
+ALTER EVENT TRIGGER durable_sink_check_capture_trigger DISABLE;
+CREATE TRIGGER c2 AFTER INSERT ON raw_twice REFERENCING NEW TABLE AS n FOR EACH STATEMENT
+  EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'compacted');
+ALTER EVENT TRIGGER durable_sink_check_capture_trigger ENABLE;
+INSERT INTO raw_twice VALUES ('t-twice', 'r-twice', '{"event_type":"error","message":"once"}');
+SELECT seq, event_kind, origin FROM durable_sink.read('thread', 't-twice');
+DROP TABLE raw_twice;
+
+-- A blank id inside a captured run_start is recorded with the member named.
+INSERT INTO raw_copy VALUES ('t-blank', 'r-blank', '{"event_type":"run_start","thread_id":"t-blank","run_id":" "}');
+SELECT source, source_table, sqlstate, message FROM durable_sink.capture_failures WHERE thread_id = 't-blank';
+
+-- Partitioned raw tables: the row trigger is refused on a partitioned table
+-- (it would be cloned to the partitions, and an UPDATE moving a row between
+-- partitions would fire it again); the statement trigger on the partitioned
+-- table captures each row once.
 CREATE TABLE raw_parts (k int, thread_id text, run_id text, event jsonb) PARTITION BY LIST (k);
 CREATE TABLE raw_parts_1 PARTITION OF raw_parts FOR VALUES IN (1);
 CREATE TABLE raw_parts_2 PARTITION OF raw_parts FOR VALUES IN (2);
 CREATE TRIGGER capture_rows AFTER INSERT ON raw_parts FOR EACH ROW
   EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted');
-INSERT INTO raw_parts VALUES (1, 'tp1', 'rp1', '{"event_type":"error","message":"m"}');
-DROP TRIGGER capture_rows ON raw_parts;
+CREATE TRIGGER capture_rows AFTER INSERT ON raw_parts_1 FOR EACH ROW
+  EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted');
 CREATE TRIGGER capture_statements AFTER INSERT ON raw_parts REFERENCING NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'compacted');
 INSERT INTO raw_parts VALUES (1, 'tp1', 'rp1', '{"event_type":"error","message":"m"}');

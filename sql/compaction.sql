@@ -1,4 +1,4 @@
--- SPEC §8: context-compaction facts from state_snapshot events.
+-- Contract §8: context-compaction facts from state_snapshot events.
 \pset null '(null)'
 
 -- Facts (rows other than StateSnapshotObserved) one snapshot yields.
@@ -76,12 +76,34 @@ SELECT * FROM pg_temp.snap('th-r', '{"total_compactions":1,"boundaries":[{"task_
 SELECT * FROM pg_temp.snap('th-r', '{"total_compactions":"0","boundaries":[{"task_id":"a","summary":"s1"}]}');
 SELECT thread_id, total_compactions, in_flight_task_id FROM durable_sink.compaction_state WHERE thread_id = 'th-r';
 
--- Snapshots that carry no compaction object yield no facts and no state.
-SELECT count(*) FROM pg_temp.snap('th-none', 'null');
-SELECT count(*) FROM pg_temp.snap('th-none', '"text"');
+-- Snapshots without a __context_compaction member yield no facts and no state.
 SELECT count(*) FROM durable_sink.normalize_many('{"event_type":"state_snapshot","snapshot":{"extensions":null}}', 'th-none', 'r1');
 SELECT count(*) FROM durable_sink.normalize_many('{"event_type":"state_snapshot","snapshot":[1]}', 'th-none', 'r1');
+SELECT count(*) FROM durable_sink.normalize_many('{"event_type":"state_snapshot","snapshot":{"extensions":{"other":1}}}', 'th-none', 'r1');
 SELECT count(*) AS state_rows_for_th_none FROM durable_sink.compaction_state WHERE thread_id = 'th-none';
+
+-- A member that is null or a scalar is present, with no members (contract
+-- §8): nothing in flight, so no facts.
+SELECT count(*) FROM pg_temp.snap('th-empty', 'null');
+SELECT count(*) FROM pg_temp.snap('th-empty', '"text"');
+SELECT count(*) FROM pg_temp.snap('th-empty', '[{"task_id":"a"}]');
+-- After a start, a null member cancels the compaction (step 5) and forgets
+-- it (step 6), so the same start is announced again.
+SELECT event_kind, payload FROM durable_sink.normalize_many(
+  '{"event_type":"state_snapshot","snapshot":{"extensions":{"__context_compaction":{"in_flight":{"task_id":"k","boundary_message_id":"m","started_at_ms":3}}}}}',
+  'th-null', 'r1');
+SELECT event_kind, payload FROM durable_sink.normalize_many(
+  '{"event_type":"state_snapshot","snapshot":{"extensions":{"__context_compaction":null}}}',
+  'th-null', 'r1');
+SELECT event_kind, payload FROM durable_sink.normalize_many(
+  '{"event_type":"state_snapshot","snapshot":{"extensions":{"__context_compaction":{"in_flight":{"task_id":"k","boundary_message_id":"m","started_at_ms":3}}}}}',
+  'th-null', 'r1');
+-- A scalar member likewise; its cancellation was announced above, so the
+-- cancellation fingerprint is not new: the start is only forgotten.
+SELECT * FROM pg_temp.snap('th-null', '7');
+SELECT * FROM pg_temp.snap('th-null', '{"in_flight":{"task_id":"k","boundary_message_id":"m"}}');
+SELECT * FROM pg_temp.snap('th-scalar', '{"in_flight":{"task_id":"k2"}}');
+SELECT * FROM pg_temp.snap('th-scalar', '"reset"');
 
 -- normalize (single) never updates the observation.
 SELECT event_kind FROM durable_sink.normalize(

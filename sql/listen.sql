@@ -8,7 +8,9 @@ TRUNCATE durable_sink.events, durable_sink.scopes, durable_sink.idempotency_keys
 LISTEN durable_sink;
 
 -- emit announces every event, observed ones in compacted mode included,
--- with what it stored.
+-- with what it stored.  By default (durable_sink.announce_events = off)
+-- a frame carries the event's type, not the event: any role that can
+-- connect can LISTEN.
 \o results/listen_1.txt
 SELECT count(*) FROM durable_sink.emit('{"event_type":"run_start","thread_id":"tl","run_id":"rl"}', 'tl', 'rl');
 SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":"hi"}', 'tl', 'rl');
@@ -26,14 +28,19 @@ COMMIT;
 \o
 \! sed -E 's/PID [0-9]+/PID N/' results/listen_1b.txt
 
--- durable_sink.announce_events = off: frames carry no event body (any role
--- that can connect can LISTEN), only its type, ids and seqs.
-SET durable_sink.announce_events = off;
+-- durable_sink.announce_events = on is the opt-in to event bodies in frames
+-- (superuser only: the bodies go to every role that can LISTEN).
+SHOW durable_sink.announce_events;
+SET durable_sink.announce_events = on;
 \o results/listen_1c.txt
 SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"secret"}', 'tl', 'rl');
 \o
 \! sed -E 's/PID [0-9]+/PID N/; s/"event_id":[0-9]+/"event_id":N/' results/listen_1c.txt
-RESET durable_sink.announce_events;
+CREATE ROLE listen_nobody;
+SET ROLE listen_nobody;
+SET durable_sink.announce_events = on;
+RESET ROLE;
+DROP ROLE listen_nobody;
 
 -- Nothing is announced for a rolled-back transaction, and nothing when
 -- announcing is switched off.
@@ -50,6 +57,7 @@ SELECT 'no notification above' AS checked;
 \o results/listen_3.txt
 SELECT count(*) FROM durable_sink.emit(jsonb_build_object('event_type', 'text_delta', 'delta', repeat('x', 10000)), 'tl', 'rl');
 \o
+RESET durable_sink.announce_events;
 \! sed -E 's/PID [0-9]+/PID N/; s/"frame_id":[0-9]+/"frame_id":N/' results/listen_3.txt
 SELECT frame->>'source' AS source, length(frame->'event'->>'delta') AS delta_length
 FROM durable_sink.live_frames ORDER BY frame_id DESC LIMIT 1;

@@ -1,4 +1,4 @@
--- SPEC §2/§3/§9: invalid input raises 22023 naming the member, SQL NULL
+-- Contract §2/§3/§9: invalid input raises 22023 naming the member, SQL NULL
 -- raises 22004 naming the argument, and nothing is changed.
 \pset null '(null)'
 
@@ -143,9 +143,20 @@ SELECT label, pg_temp.try('{"event_type":"step_end"}', t, r, o) FROM (VALUES
   ('all fine',            't1',               'r1', 'server')
 ) AS t(label, t, r, o);
 
--- A blank id inside run_start/run_finish makes the draft invalid.
+-- A blank id inside run_start/run_finish is an invalid event: the error
+-- names the event's member (it would be a blank scope id of the draft).
 SELECT pg_temp.try('{"event_type":"run_start","thread_id":" ","run_id":"r-blank"}');
 SELECT pg_temp.try('{"event_type":"run_finish","thread_id":"t1","run_id":"","termination":{"type":"natural_end"}}');
+SELECT pg_temp.try('{"event_type":"run_start","thread_id":"t1","run_id":"\u3000"}');
+\set VERBOSITY sqlstate
+SELECT durable_sink.normalize('{"event_type":"run_start","thread_id":"  ","run_id":"r1"}', 't1', 'r1');
+\set VERBOSITY default
+SELECT durable_sink.normalize('{"event_type":"run_start","thread_id":"  ","run_id":"r1"}', 't1', 'r1');
+-- The sink records the same message (emit here; the triggers in capture.sql).
+SELECT count(*) FROM durable_sink.emit('{"event_type":"run_finish","thread_id":"t1","run_id":" ","termination":{"type":"natural_end"}}', 't1', 'r1');
+SELECT source, sqlstate, message FROM durable_sink.capture_failures
+WHERE event->>'event_type' = 'run_finish' AND event->>'run_id' = ' ';
+DELETE FROM durable_sink.capture_failures WHERE event->>'run_id' = ' ';
 
 -- SQL NULL arguments: 22004 naming the argument, never a NULL result.
 SELECT pg_temp.try(NULL);

@@ -19,7 +19,7 @@
 #include "announce.h"
 #include "state_access.h"
 
-bool		announce_events = true;
+bool		announce_events = false;
 
 /* async.c's NOTIFY_PAYLOAD_MAX_LENGTH: a payload must be shorter. */
 #define ANNOUNCE_MAX_PAYLOAD (BLCKSZ - NAMEDATALEN - 128)

@@ -18,17 +18,24 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
+#include "commands/event_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "common/hashfn.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "announce.h"
 #include "sink.h"
@@ -36,6 +43,7 @@
 
 PG_FUNCTION_INFO_V1(durable_sink_capture);
 PG_FUNCTION_INFO_V1(durable_sink_capture_statement);
+PG_FUNCTION_INFO_V1(durable_sink_check_capture_trigger);
 
 /* Rows appended per batch by the statement trigger. */
 #define CAPTURE_BATCH_ROWS 1000
@@ -50,6 +58,7 @@ typedef struct CaptureConfig
 	Datum		origin;			/* text */
 	Durability	mode;
 	bool		announce;
+	bool		inactive;		/* another capture trigger captures the table */
 	CaptureSource source;
 	DraftTupleBuilder *builder;
 } CaptureConfig;
@@ -101,44 +110,127 @@ mode_argument(const char *function, const char *label)
 					function, label)));
 }
 
-/* The trigger's arguments, checked and resolved once per trigger. */
-static CaptureConfig *
-capture_config(FunctionCallInfo fcinfo, TriggerData *td, const char *function)
+/* The two capture trigger functions, by the name of their C symbol. */
+typedef enum CaptureKind
 {
-	CaptureConfig *config = fcinfo->flinfo->fn_extra;
-	Trigger    *trigger = td->tg_trigger;
-	Relation	rel = td->tg_relation;
-	MemoryContext old;
-	bool		announce = true;
+	CAPTURE_NONE,
+	CAPTURE_ROW,				/* durable_sink.capture() */
+	CAPTURE_STATEMENT			/* durable_sink.capture_statement() */
+} CaptureKind;
 
-	if (config != NULL && config->trigger_oid == trigger->tgoid)
-		return config;
-	/*
-	 * Fired by INSERT only: an UPDATE or DELETE would otherwise fail the
-	 * application's write long after setup.
-	 */
-	if (TRIGGER_FOR_UPDATE(trigger->tgtype) || TRIGGER_FOR_DELETE(trigger->tgtype) ||
+/* Which capture function (if any) a trigger function is. */
+static CaptureKind
+capture_kind_of(Oid function)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(function));
+	CaptureKind kind = CAPTURE_NONE;
+	Form_pg_proc proc;
+	bool		isnull;
+
+	if (!HeapTupleIsValid(tuple))
+		return CAPTURE_NONE;
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	if (proc->prolang == ClanguageId)
+	{
+		char	   *symbol = TextDatumGetCString(SysCacheGetAttr(PROCOID, tuple,
+																  Anum_pg_proc_prosrc, &isnull));
+		char	   *library = TextDatumGetCString(SysCacheGetAttr(PROCOID, tuple,
+																   Anum_pg_proc_probin, &isnull));
+
+		if (strcmp(library, "$libdir/durable_sink") == 0)
+		{
+			if (strcmp(symbol, "durable_sink_capture") == 0)
+				kind = CAPTURE_ROW;
+			else if (strcmp(symbol, "durable_sink_capture_statement") == 0)
+				kind = CAPTURE_STATEMENT;
+		}
+	}
+	ReleaseSysCache(tuple);
+	return kind;
+}
+
+static const char *
+capture_function_name(CaptureKind kind)
+{
+	return kind == CAPTURE_ROW ? "durable_sink.capture()" : "durable_sink.capture_statement()";
+}
+
+/*
+ * The capture trigger of rel that captures: the first enabled one in firing
+ * (name) order.  A table has at most one (CREATE TRIGGER refuses a second);
+ * if an older installation left two, only this one captures.
+ */
+static Trigger *
+capturing_trigger(Relation rel)
+{
+	TriggerDesc *desc = rel->trigdesc;
+	int			i;
+
+	for (i = 0; desc != NULL && i < desc->numtriggers; i++)
+	{
+		Trigger    *trigger = &desc->triggers[i];
+
+		if (trigger->tgenabled != TRIGGER_DISABLED &&
+			capture_kind_of(trigger->tgfoid) != CAPTURE_NONE)
+			return trigger;
+	}
+	return NULL;
+}
+
+/*
+ * How the trigger is declared: AFTER INSERT only, FOR EACH ROW for
+ * capture(), FOR EACH STATEMENT with a NEW TABLE for capture_statement(),
+ * and capture() not on a partitioned table or partition.
+ */
+static void
+check_declaration(Relation rel, const Trigger *trigger, CaptureKind kind)
+{
+	const char *function = capture_function_name(kind);
+
+	if (!TRIGGER_FOR_AFTER(trigger->tgtype) || !TRIGGER_FOR_INSERT(trigger->tgtype) ||
+		TRIGGER_FOR_UPDATE(trigger->tgtype) || TRIGGER_FOR_DELETE(trigger->tgtype) ||
 		TRIGGER_FOR_TRUNCATE(trigger->tgtype))
-		bad_trigger(function, "must be declared AFTER INSERT only (not UPDATE, DELETE or TRUNCATE)");
+		bad_trigger(function, "must be declared AFTER INSERT only (not BEFORE, INSTEAD OF, "
+					"UPDATE, DELETE or TRUNCATE)");
+	if (kind == CAPTURE_ROW && !TRIGGER_FOR_ROW(trigger->tgtype))
+		bad_trigger(function, "must be declared FOR EACH ROW");
+	if (kind == CAPTURE_STATEMENT &&
+		(TRIGGER_FOR_ROW(trigger->tgtype) || trigger->tgnewtable == NULL))
+		bad_trigger(function,
+					"must be declared AFTER INSERT ... REFERENCING NEW TABLE AS ... FOR EACH STATEMENT");
+
 	/*
 	 * An UPDATE that moves a row to another partition fires the destination
 	 * partition's AFTER INSERT row triggers: capture() would capture the
 	 * event again.  The statement trigger on the partitioned table does not.
 	 */
-	if (TRIGGER_FOR_ROW(trigger->tgtype) && rel->rd_rel->relispartition)
+	if (kind == CAPTURE_ROW &&
+		(rel->rd_rel->relispartition || rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s: cannot capture a partition of a partitioned table", function),
+				 errmsg("%s: cannot capture a partitioned table or a partition of one", function),
 				 errdetail("An UPDATE that moves a row between partitions fires AFTER INSERT row triggers again."),
 				 errhint("Use durable_sink.capture_statement() on the partitioned table.")));
+}
+
+/*
+ * Check the trigger's declaration and arguments (contract §15) and resolve
+ * them into *config (allocated in the current context).
+ */
+static void
+check_capture_trigger(Relation rel, const Trigger *trigger, CaptureKind kind,
+					  CaptureConfig *config)
+{
+	const char *function = capture_function_name(kind);
+	bool		announce = true;
+
+	check_declaration(rel, trigger, kind);
 	if (trigger->tgnargs < 5 || trigger->tgnargs > 7)
 		bad_trigger(function,
 					"expected 5 to 7 trigger arguments: event column, thread_id column, "
 					"run_id column, origin, durability mode [, correlation_id column "
 					"[, announce]]");
 
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	config = palloc0(sizeof(CaptureConfig));
 	config->trigger_oid = trigger->tgoid;
 	config->event_att = column_argument(rel, function, "event", trigger->tgargs[0], true);
 	config->thread_att = column_argument(rel, function, "thread_id", trigger->tgargs[1], false);
@@ -159,14 +251,114 @@ capture_config(FunctionCallInfo fcinfo, TriggerData *td, const char *function)
 				 errmsg("%s: announce must be a boolean, not \"%s\"", function,
 						trigger->tgargs[6])));
 	config->announce = announce;
+}
+
+/*
+ * The trigger's arguments, checked and resolved once per trigger and query.
+ * CREATE TRIGGER already checked them (check_new_capture_trigger); this is
+ * the backstop for triggers made before that check existed, or while event
+ * triggers were off, and for tables changed since.
+ */
+static CaptureConfig *
+capture_config(FunctionCallInfo fcinfo, TriggerData *td, CaptureKind kind)
+{
+	CaptureConfig *config = fcinfo->flinfo->fn_extra;
+	Trigger    *trigger = td->tg_trigger;
+	Relation	rel = td->tg_relation;
+	MemoryContext old;
+	Trigger    *capturing;
+
+	if (config != NULL && config->trigger_oid == trigger->tgoid)
+		return config;
+
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	config = palloc0(sizeof(CaptureConfig));
+	check_capture_trigger(rel, trigger, kind, config);
 	config->source.source = "trigger";
 	config->source.table =
 		quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 								   RelationGetRelationName(rel));
 	config->builder = draft_builder_create(fcinfo->flinfo->fn_mcxt);
+	capturing = capturing_trigger(rel);
+	config->inactive = capturing != NULL && capturing->tgoid != trigger->tgoid;
+	if (config->inactive)
+		ereport(WARNING,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("%s: trigger \"%s\" on %s captures nothing: trigger \"%s\" already captures the table",
+						capture_function_name(kind), trigger->tgname, config->source.table,
+						capturing->tgname),
+				 errhint("Drop one of the two triggers; a table needs one capture trigger.")));
 	MemoryContextSwitchTo(old);
 	fcinfo->flinfo->fn_extra = config;
 	return config;
+}
+
+/*
+ * durable_sink.check_capture_trigger() — event trigger function, fired ON
+ * ddl_command_end WHEN TAG IN ('CREATE TRIGGER').
+ *
+ * Checks a new durable_sink capture trigger when it is created instead of at
+ * the application's first INSERT: its declaration and arguments (42703,
+ * 42804, 22023, 39P01, 0A000), and that the table has no other capture
+ * trigger (42710), which would capture every row twice.  Other triggers
+ * cost one catalog lookup.  Contract §15.
+ */
+Datum
+durable_sink_check_capture_trigger(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	CreateTrigStmt *stmt;
+	Oid			relid;
+	Relation	rel;
+	Oid			trigger_oid;
+	int			i;
+	CaptureKind kind = CAPTURE_NONE;
+	Trigger    *created = NULL;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("durable_sink.check_capture_trigger() must be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (trigdata->parsetree == NULL || !IsA(trigdata->parsetree, CreateTrigStmt))
+		PG_RETURN_VOID();
+	stmt = (CreateTrigStmt *) trigdata->parsetree;
+	if (stmt->isconstraint)
+		PG_RETURN_VOID();
+
+	relid = RangeVarGetRelid(stmt->relation, NoLock, false);
+	rel = table_open(relid, AccessShareLock);
+	trigger_oid = get_trigger_oid(relid, stmt->trigname, false);
+	for (i = 0; rel->trigdesc != NULL && i < rel->trigdesc->numtriggers; i++)
+	{
+		if (rel->trigdesc->triggers[i].tgoid == trigger_oid)
+		{
+			created = &rel->trigdesc->triggers[i];
+			kind = capture_kind_of(created->tgfoid);
+		}
+	}
+	if (kind != CAPTURE_NONE)
+	{
+		CaptureConfig config = {0};
+
+		check_capture_trigger(rel, created, kind, &config);
+		for (i = 0; i < rel->trigdesc->numtriggers; i++)
+		{
+			Trigger    *other = &rel->trigdesc->triggers[i];
+
+			if (other->tgoid != trigger_oid && capture_kind_of(other->tgfoid) != CAPTURE_NONE)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_OBJECT),
+						 errmsg("%s: table \"%s\" already has the capture trigger \"%s\"",
+								capture_function_name(kind), RelationGetRelationName(rel),
+								other->tgname),
+						 errdetail("Two capture triggers would capture every row twice."),
+						 errhint("Drop trigger \"%s\" first, in the same transaction if the table is in use.",
+								 other->tgname)));
+		}
+	}
+	table_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
 }
 
 /* The normalization input of one raw row. */
@@ -270,7 +462,9 @@ durable_sink_capture(PG_FUNCTION_ARGS)
 	ErrorData  *rejection;
 
 	check_trigger_event(td, function, false);
-	config = capture_config(fcinfo, td, function);
+	config = capture_config(fcinfo, td, CAPTURE_ROW);
+	if (config->inactive)
+		return PointerGetDatum(NULL);
 	row_input(config, slot, &input);
 
 	store_batch_init(&batch);
@@ -454,7 +648,9 @@ durable_sink_capture_statement(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 
 	check_trigger_event(td, function, true);
-	config = capture_config(fcinfo, td, function);
+	config = capture_config(fcinfo, td, CAPTURE_STATEMENT);
+	if (config->inactive)
+		return PointerGetDatum(NULL);
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(td->tg_relation), &TTSOpsMinimalTuple);
 	batch_context = AllocSetContextCreate(trigger_context, "durable_sink capture batch",
 										  ALLOCSET_DEFAULT_SIZES);
@@ -474,6 +670,7 @@ durable_sink_capture_statement(PG_FUNCTION_ARGS)
 		int			before = pending.batch.count;
 		int			i;
 
+		CHECK_FOR_INTERRUPTS();
 		row_input(config, slot, &input);
 		stream = stream_of(&streams, &input);
 		stream->rows++;

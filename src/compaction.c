@@ -43,7 +43,7 @@ typedef struct Observation
 	const NormalizeContext *ctx;
 	bytea	   *thread_key;
 	DraftList  *out;
-	JsonbContainer *s;			/* __context_compaction */
+	JsonbContainer *s;			/* __context_compaction; NULL: not an object */
 	uint64		total;			/* T */
 	InFlight	remembered;
 	Datum	   *fingerprints;	/* bytea digests, see fingerprint_is_new */
@@ -691,19 +691,25 @@ recall_observation(Observation *obs, const HeldObservation *held)
 	obs->nsorted = held->nfingerprints;
 }
 
-/* snapshot.extensions.__context_compaction when it is an object, else NULL. */
-static JsonbContainer *
-context_compaction_of(const AgentEvent *event)
+/*
+ * Is snapshot.extensions.__context_compaction present?  Present means the
+ * member exists, whatever its value (contract §8): *s is then its object
+ * container, or NULL when it is null or a scalar or an array, which has no
+ * members (so it cancels and forgets an in-flight compaction).
+ */
+static bool
+context_compaction_of(const AgentEvent *event, JsonbContainer **s)
 {
 	JsonbValue	v;
 
 	if (!jsonb_member(event->root, "snapshot", &v) || !jbv_is_object(&v))
-		return NULL;
+		return false;
 	if (!jsonb_member(v.val.binary.data, "extensions", &v) || !jbv_is_object(&v))
-		return NULL;
-	if (!jsonb_member(v.val.binary.data, "__context_compaction", &v) || !jbv_is_object(&v))
-		return NULL;
-	return v.val.binary.data;
+		return false;
+	if (!jsonb_member(v.val.binary.data, "__context_compaction", &v))
+		return false;
+	*s = jbv_is_object(&v) ? v.val.binary.data : NULL;
+	return true;
 }
 
 /*
@@ -722,8 +728,7 @@ compaction_observe(const AgentEvent *event, const NormalizeContext *ctx, DraftLi
 
 	if (event->type != AET_STATE_SNAPSHOT)
 		return;
-	obs.s = context_compaction_of(event);
-	if (obs.s == NULL)
+	if (!context_compaction_of(event, &obs.s))
 		return;
 	obs.ctx = ctx;
 	obs.out = out;

@@ -125,22 +125,6 @@ invalid_draft(const char *message, const char *detail)
 			 detail ? errdetail("%s", detail) : 0));
 }
 
-/*
- * SPEC §4 "every scope id is non-blank", for the drafts of run_start and
- * run_finish, which are scoped by the ids inside the event (context ids
- * are checked by context_validate).
- */
-void
-draft_check_event_scope_ids(const text *thread_id, const text *run_id)
-{
-	if (text_datum_is_blank(thread_id))
-		invalid_draft("scope id of the \"thread\" scope must not be blank",
-					  "The event member \"thread_id\" is blank.");
-	if (text_datum_is_blank(run_id))
-		invalid_draft("scope id of the \"run\" scope must not be blank",
-					  "The event member \"run_id\" is blank.");
-}
-
 static Oid
 enum_label_oid(Oid enum_type, const char *label)
 {

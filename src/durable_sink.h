@@ -210,7 +210,6 @@ extern void normalize_apply(const AgentEvent *event, const NormalizeContext *ctx
 extern void draft_list_init(DraftList *list);
 extern CanonicalDraft *draft_list_push(DraftList *list);
 extern void context_validate(const NormalizeContext *ctx);
-extern void draft_check_event_scope_ids(const text *thread_id, const text *run_id);
 
 /* event_validate.c */
 extern void event_validate(Jsonb *event, AgentEvent *out);

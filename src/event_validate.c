@@ -339,14 +339,20 @@ validate_members(JsonbContainer *object, const MemberRule *rules, const char *pa
 	}
 }
 
-/* A string member the rules have already checked, as text. */
+/*
+ * The id of a scope named inside the event (thread_id, run_id of run_start
+ * and run_finish), a string the rules have already checked.  It becomes a
+ * scope id of the event's drafts, so it must not be blank (contract §4).
+ */
 static text *
-validated_string(JsonbContainer *object, const char *key)
+event_scope_id(JsonbContainer *object, const char *key)
 {
 	JsonbValue	v;
 
 	if (!jsonb_member(object, key, &v) || v.type != jbvString)
 		elog(ERROR, "durable_sink: member \"%s\" should have been validated", key);
+	if (text_is_blank(v.val.string.val, v.val.string.len))
+		invalid_member("", key, "must not be blank");
 	return cstring_to_text_with_len(v.val.string.val, v.val.string.len);
 }
 
@@ -398,7 +404,7 @@ event_validate(Jsonb *event, AgentEvent *out)
 	out->own_run_id = NULL;
 	if (out->type == AET_RUN_START || out->type == AET_RUN_FINISH)
 	{
-		out->own_thread_id = validated_string(&event->root, "thread_id");
-		out->own_run_id = validated_string(&event->root, "run_id");
+		out->own_thread_id = event_scope_id(&event->root, "thread_id");
+		out->own_run_id = event_scope_id(&event->root, "run_id");
 	}
 }

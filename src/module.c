@@ -19,11 +19,12 @@ _PG_init(void)
 {
 	DefineCustomBoolVariable("durable_sink.announce_events",
 							 "Include the event itself in live frames on channel durable_sink.",
-							 "Any role that can connect to the database can LISTEN on the "
-							 "channel; turn this off to announce only kinds, ids and sequence "
-							 "numbers, and let consumers fetch events through read().",
+							 "Off by default: any role that can connect to the database can "
+							 "LISTEN on the channel, so frames carry only event types, ids and "
+							 "sequence numbers, and consumers fetch events through read().  "
+							 "Superuser only.",
 							 &announce_events,
-							 true,
+							 false,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);

@@ -46,8 +46,8 @@ required_text(Datum value, bool isnull, const char *name)
 
 /*
  * Everything that can reject the input, before anything is changed: SPEC
- * §9 argument rules, §3 context validation, §2 event validation and the §4
- * scope ids of run_start/run_finish.  Raises 22004 or 22023.
+ * §9 argument rules, §3 context validation, §2 event validation (with the
+ * §4 scope ids inside run_start/run_finish).  Raises 22004 or 22023.
  */
 void
 normalize_prepare(const NormalizeInput *input, NormalizeContext *ctx, AgentEvent *event)
@@ -68,8 +68,6 @@ normalize_prepare(const NormalizeInput *input, NormalizeContext *ctx, AgentEvent
 
 	jb = DatumGetJsonbP(input->event);
 	event_validate(jb, event);
-	if (event->own_thread_id != NULL)
-		draft_check_event_scope_ids(event->own_thread_id, event->own_run_id);
 
 	/*
 	 * The payload is the datum as passed.  An out-of-line (TOASTed) datum

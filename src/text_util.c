@@ -168,10 +168,13 @@ texts_equal(const text *a, const text *b)
 		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
 }
 
-/* Member key of object; false when absent.  object must be an object. */
+/* Member key of object; false when absent (or object is NULL). */
 bool
 jsonb_member(JsonbContainer *object, const char *key, JsonbValue *out)
 {
+	/* NULL stands for a value that is not an object: it has no members */
+	if (object == NULL)
+		return false;
 	return getKeyJsonValueFromContainer(object, key, strlen(key), out) != NULL;
 }
 

@@ -1,0 +1,356 @@
+-- durable_sink 1.1: agent-runtime events in, canonical event drafts out.
+-- Every name below is schema-qualified; the C functions qualify their own
+-- SQL too, so nothing here depends on the caller's search_path.
+-- "contract §N" is a section of docs/CONTRACT.md.
+
+\echo Use "CREATE EXTENSION durable_sink" to load this file. \quit
+
+-- The extension's own schema, created here so that it is a member of the
+-- extension (DROP EXTENSION drops it) and so that CREATE EXTENSION fails
+-- when a schema of that name already exists: a schema someone else created
+-- could hold objects or privileges of theirs.  (The control file names
+-- pg_catalog as the extension's schema, as pg_cron does.)
+CREATE SCHEMA durable_sink;
+
+-- contract §4/§10 enums.
+CREATE TYPE durable_sink.fidelity_class AS ENUM (
+    'observed_runtime_event',
+    'committed_runtime_event',
+    'domain_event',
+    'control_event'
+);
+
+CREATE TYPE durable_sink.visibility AS ENUM (
+    'public',
+    'internal',
+    'audit',
+    'sensitive'
+);
+
+CREATE TYPE durable_sink.durability AS ENUM (
+    'disabled',
+    'compacted',
+    'full_fidelity'
+);
+
+-- contract §4: the canonical event draft (column order is binding).
+CREATE TYPE durable_sink.canonical_event_draft AS (
+    fidelity        durable_sink.fidelity_class,
+    event_kind      text,
+    scopes          jsonb,
+    thread_id       text,
+    run_id          text,
+    payload         jsonb,
+    causation_id    text,
+    correlation_id  text,
+    origin          text,
+    visibility      durable_sink.visibility,
+    schema_version  integer
+);
+
+-- contract §6: per-run lifecycle state.  Keyed by the SHA-256 of the run id so
+-- that ids of any length can be indexed (a btree entry is limited to ~2.7 kB).
+CREATE TABLE durable_sink.run_state (
+    run_key     bytea   PRIMARY KEY,
+    run_id      text    NOT NULL,
+    starts      bigint  NOT NULL,           -- run_start events seen; 0 = not known
+    finished    boolean NOT NULL,           -- current activation finished
+    updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE durable_sink.run_state IS
+    'Per-run lifecycle state (contract §6): starts > 0 means the run is known; finished refers to the current activation. run_key = sha256(run_id).';
+
+-- contract §8: per-thread compaction observation: T, the in-flight compaction
+-- and the four fingerprint sets, stored as one array of SHA-256 digests of
+-- '<set>', a zero byte, '<fingerprint>' (sets: completed, failed, skipped,
+-- cancelled).
+CREATE TABLE durable_sink.compaction_state (
+    thread_key                       bytea   PRIMARY KEY,
+    thread_id                        text    NOT NULL,
+    total_compactions                numeric NOT NULL DEFAULT 0,   -- T
+    in_flight_task_id                text,
+    in_flight_boundary_message_id    text,
+    fingerprints                     bytea[] NOT NULL DEFAULT '{}',
+    updated_at                       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CHECK (in_flight_boundary_message_id IS NULL OR in_flight_task_id IS NOT NULL)
+);
+COMMENT ON TABLE durable_sink.compaction_state IS
+    'Per-thread context-compaction observation (contract §8). thread_key = sha256(thread_id); fingerprints = sha256(set || NUL || fingerprint) of every fact announced since the last reset.';
+
+-- pg_dump keeps the contents of extension-owned state tables.
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.run_state', '');
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.compaction_state', '');
+
+-- contract §10.  Plain SQL so the planner can inline it.
+CREATE FUNCTION durable_sink.should_persist(mode durable_sink.durability,
+                                            fidelity durable_sink.fidelity_class)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN mode OPERATOR(pg_catalog.=) 'full_fidelity'::durable_sink.durability
+    OR (mode OPERATOR(pg_catalog.=) 'compacted'::durable_sink.durability
+        AND fidelity OPERATOR(pg_catalog.<>) 'observed_runtime_event'::durable_sink.fidelity_class);
+
+-- contract §5/§6/§11.  Not STRICT: a NULL argument is an error (contract §9).
+CREATE FUNCTION durable_sink.normalize(event jsonb, thread_id text, run_id text,
+                                       origin text DEFAULT 'server',
+                                       correlation_id text DEFAULT NULL,
+                                       resumed boolean DEFAULT false)
+RETURNS durable_sink.canonical_event_draft
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'durable_sink_normalize';
+
+-- contract §5–§8/§11.
+CREATE FUNCTION durable_sink.normalize_many(event jsonb, thread_id text, run_id text,
+                                            origin text DEFAULT 'server',
+                                            correlation_id text DEFAULT NULL,
+                                            resumed boolean DEFAULT false)
+RETURNS SETOF durable_sink.canonical_event_draft
+LANGUAGE c VOLATILE PARALLEL UNSAFE ROWS 2
+AS 'MODULE_PATHNAME', 'durable_sink_normalize_many';
+
+-- contract §4: validate a draft built by hand; returns it with thread_id/run_id
+-- derived from scopes.
+CREATE FUNCTION durable_sink.validate_draft(draft durable_sink.canonical_event_draft)
+RETURNS durable_sink.canonical_event_draft
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'durable_sink_validate_draft';
+
+-- ------------------------------------------------------------------------
+-- The sink: event store, capture failures, live forwarding.
+-- ------------------------------------------------------------------------
+
+-- One row per scope that ever received an event.  The first append to a
+-- scope in a transaction locks its row until the transaction ends (see
+-- src/store.c), which makes per-scope sequences gapless and strictly
+-- increasing in commit order.  A scope's latest seq is max(seq) of its
+-- events.  (No CHECK constraints here or on events: the extension is their
+-- only writer, and a CHECK is re-parsed by every statement that writes.)
+CREATE TABLE durable_sink.scopes (
+    scope_no    bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    scope_type  text    NOT NULL,           -- 'thread' or 'run'
+    scope_key   bytea   NOT NULL,           -- sha256(scope_id)
+    scope_id    text    NOT NULL,
+    UNIQUE (scope_type, scope_key)
+);
+COMMENT ON TABLE durable_sink.scopes IS
+    'Scopes of the event store (thread, run); appends lock a scope''s row until commit.';
+
+CREATE SEQUENCE durable_sink.event_id_seq;
+
+-- The event store: one row per appended canonical event.  The draft columns
+-- of contract §4, event_id, created_at, and for each scope its sequence number.
+CREATE TABLE durable_sink.events (
+    event_id        bigint  PRIMARY KEY DEFAULT pg_catalog.nextval('durable_sink.event_id_seq'),
+    fidelity        durable_sink.fidelity_class NOT NULL,
+    event_kind      text    NOT NULL,
+    scopes          jsonb   NOT NULL,
+    thread_id       text,
+    run_id          text,
+    payload         jsonb   NOT NULL,
+    causation_id    text,
+    correlation_id  text,
+    origin          text    NOT NULL,
+    visibility      durable_sink.visibility NOT NULL,
+    schema_version  integer NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    thread_scope    bigint,                 -- scopes.scope_no of the thread scope
+    thread_seq      bigint,                 -- seq in the thread scope
+    run_scope       bigint,                 -- scopes.scope_no of the run scope
+    run_seq         bigint,                 -- seq in the run scope
+    writer_id       text,
+    idempotency_key text,
+    -- thread_scope and thread_seq are both NULL or both set; likewise run_*
+    CONSTRAINT events_thread_seq UNIQUE (thread_scope, thread_seq),
+    CONSTRAINT events_run_seq UNIQUE (run_scope, run_seq)
+);
+ALTER SEQUENCE durable_sink.event_id_seq OWNED BY durable_sink.events.event_id;
+COMMENT ON TABLE durable_sink.events IS
+    'The event store: canonical events appended by durable_sink.append/emit and the capture triggers.';
+
+-- Idempotent retries: (writer_id, idempotency_key) -> the event it appended.
+CREATE TABLE durable_sink.idempotency_keys (
+    key_digest      bytea   PRIMARY KEY,    -- sha256(writer_id, NUL, idempotency_key)
+    writer_id       text    NOT NULL,
+    idempotency_key text    NOT NULL,
+    event_id        bigint  NOT NULL
+);
+
+-- Agent events the sink could not normalize: each rejected event, once.
+CREATE TABLE durable_sink.capture_failures (
+    failure_id      bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    failed_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    source          text    NOT NULL CHECK (source IN ('emit', 'trigger')),
+    source_table    text,                   -- the raw table, for triggers
+    thread_id       text,
+    run_id          text,
+    origin          text,
+    event           jsonb,                  -- as given, even when not an object
+    sqlstate        text    NOT NULL,
+    message         text    NOT NULL
+);
+
+-- Live frames too large for a NOTIFY payload, announced by reference.
+CREATE TABLE durable_sink.live_frames (
+    frame_id    bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    frame       jsonb   NOT NULL
+);
+
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.scopes', '');
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.events', '');
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.idempotency_keys', '');
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.capture_failures', '');
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.live_frames', '');
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('durable_sink.scopes', 'scope_no')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('durable_sink.capture_failures', 'failure_id')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('durable_sink.live_frames', 'frame_id')::regclass, '');
+
+-- append: validate a draft (contract §4) and append it.
+CREATE FUNCTION durable_sink.append(draft durable_sink.canonical_event_draft,
+                                    writer_id text DEFAULT NULL,
+                                    idempotency_key text DEFAULT NULL,
+                                    expected_thread_seq bigint DEFAULT NULL,
+                                    expected_run_seq bigint DEFAULT NULL)
+RETURNS durable_sink.events
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'durable_sink_append';
+
+-- emit: the seed's DurableEventSink::emit.
+CREATE FUNCTION durable_sink.emit(event jsonb, thread_id text, run_id text,
+                                  origin text DEFAULT 'server',
+                                  mode durable_sink.durability DEFAULT 'compacted',
+                                  correlation_id text DEFAULT NULL,
+                                  resumed boolean DEFAULT false,
+                                  announce boolean DEFAULT true)
+RETURNS SETOF durable_sink.events
+LANGUAGE c VOLATILE PARALLEL UNSAFE ROWS 1
+AS 'MODULE_PATHNAME', 'durable_sink_emit';
+
+-- Capture triggers on raw event tables.  The C code resolves no name
+-- through search_path: every statement it runs is schema- and
+-- operator-qualified (sql/capture.sql fires both triggers under a hostile
+-- search_path).  capture_statement() pins search_path as well;
+-- capture() does not, because a SET clause wraps every per-row call in a
+-- GUC save/restore (measured: +13% on a 200k-row COPY).
+CREATE FUNCTION durable_sink.capture()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'durable_sink_capture';
+
+CREATE FUNCTION durable_sink.capture_statement()
+RETURNS trigger
+LANGUAGE c
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'durable_sink_capture_statement';
+
+-- read: a scope's events after a position, in sequence order.
+CREATE FUNCTION durable_sink.read(scope_type text, scope_id text,
+                                  after_seq bigint DEFAULT 0,
+                                  max_rows integer DEFAULT 1000)
+RETURNS TABLE (seq bigint, event_id bigint, fidelity durable_sink.fidelity_class,
+               event_kind text, scopes jsonb, thread_id text, run_id text,
+               payload jsonb, causation_id text, correlation_id text, origin text,
+               visibility durable_sink.visibility, schema_version integer,
+               created_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+-- a generic plan made while the store was small could keep a sequential scan
+SET plan_cache_mode = force_custom_plan
+AS $read$
+DECLARE
+    head durable_sink.scopes;
+BEGIN
+    IF scope_type IS NULL OR scope_id IS NULL OR after_seq IS NULL OR max_rows IS NULL THEN
+        RAISE EXCEPTION '% must not be null',
+            CASE WHEN scope_type IS NULL THEN 'scope_type' WHEN scope_id IS NULL THEN 'scope_id'
+                 WHEN after_seq IS NULL THEN 'after_seq' ELSE 'max_rows' END
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF scope_type NOT IN ('thread', 'run') THEN
+        RAISE EXCEPTION 'scope_type must be "thread" or "run", not "%"', scope_type
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF max_rows < 0 OR after_seq < 0 THEN
+        RAISE EXCEPTION '% must not be negative', CASE WHEN max_rows < 0 THEN 'max_rows' ELSE 'after_seq' END
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO head FROM durable_sink.scopes s
+    WHERE s.scope_type = read.scope_type AND s.scope_key = sha256(convert_to(read.scope_id, pg_catalog.getdatabaseencoding()));
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF read.scope_type = 'thread' THEN
+        RETURN QUERY
+        SELECT e.thread_seq, e.event_id, e.fidelity, e.event_kind, e.scopes, e.thread_id, e.run_id,
+               e.payload, e.causation_id, e.correlation_id, e.origin, e.visibility,
+               e.schema_version, e.created_at
+        FROM durable_sink.events e
+        WHERE e.thread_scope = head.scope_no AND e.thread_seq > after_seq
+        ORDER BY e.thread_seq LIMIT max_rows;
+    ELSE
+        RETURN QUERY
+        SELECT e.run_seq, e.event_id, e.fidelity, e.event_kind, e.scopes, e.thread_id, e.run_id,
+               e.payload, e.causation_id, e.correlation_id, e.origin, e.visibility,
+               e.schema_version, e.created_at
+        FROM durable_sink.events e
+        WHERE e.run_scope = head.scope_no AND e.run_seq > after_seq
+        ORDER BY e.run_seq LIMIT max_rows;
+    END IF;
+END
+$read$;
+
+-- The live frame a by-reference announcement points to.
+CREATE FUNCTION durable_sink.live_frame(frame_id bigint)
+RETURNS jsonb
+LANGUAGE sql STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT f.frame FROM durable_sink.live_frames f WHERE f.frame_id = live_frame.frame_id);
+
+-- Delete live frames older than the given age; returns how many.
+CREATE FUNCTION durable_sink.prune_live_frames(older_than interval DEFAULT '1 day')
+RETURNS bigint
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $prune$
+    WITH gone AS (DELETE FROM durable_sink.live_frames
+                  WHERE created_at < now() - older_than RETURNING 1)
+    SELECT count(*) FROM gone;
+$prune$;
+
+-- Capture triggers are checked when they are created, not at the first
+-- INSERT into the raw table (contract §15): wrong arguments, a wrong
+-- declaration, or a second capture trigger on the same table are errors of
+-- CREATE TRIGGER.  Other CREATE TRIGGER commands cost one catalog lookup.
+CREATE FUNCTION durable_sink.check_capture_trigger()
+RETURNS event_trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'durable_sink_check_capture_trigger';
+
+CREATE EVENT TRIGGER durable_sink_check_capture_trigger ON ddl_command_end
+    WHEN TAG IN ('CREATE TRIGGER')
+    EXECUTE FUNCTION durable_sink.check_capture_trigger();
+
+-- Privileges.  The schema grants no USAGE to PUBLIC, and the functions that
+-- change state are not executable by PUBLIC either: an application role gets
+-- them by explicit GRANT (README, "Privileges").  The state tables are only
+-- ever written by the C code, which switches to the extension owner for that
+-- access (src/state_access.c), so callers need no privileges on them.
+REVOKE ALL ON durable_sink.run_state, durable_sink.compaction_state,
+              durable_sink.scopes, durable_sink.events, durable_sink.event_id_seq,
+              durable_sink.idempotency_keys, durable_sink.capture_failures,
+              durable_sink.live_frames FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION
+    durable_sink.normalize(jsonb, text, text, text, text, boolean),
+    durable_sink.normalize_many(jsonb, text, text, text, text, boolean),
+    durable_sink.append(durable_sink.canonical_event_draft, text, text, bigint, bigint),
+    durable_sink.emit(jsonb, text, text, text, durable_sink.durability, text, boolean, boolean),
+    durable_sink.capture(), durable_sink.capture_statement(),
+    durable_sink.read(text, text, bigint, integer),
+    durable_sink.live_frame(bigint),
+    durable_sink.prune_live_frames(interval),
+    durable_sink.check_capture_trigger()
+FROM PUBLIC;
