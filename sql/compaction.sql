@@ -114,18 +114,25 @@ SELECT count(*) AS state_rows_for_th_single FROM durable_sink.compaction_state W
 SELECT * FROM pg_temp.snap('th-other', '{"total_compactions":1,"boundaries":[{"task_id":"task-1","boundary_message_id":"msg-9","summary":"## Summary\nall good","pre_tokens":50000,"post_tokens":4000,"timestamp_ms":1500}]}');
 SELECT thread_id, total_compactions, in_flight_task_id, in_flight_boundary_message_id
 FROM durable_sink.compaction_state ORDER BY thread_id;
-SELECT thread_id, cardinality(fingerprints) AS facts_remembered
+CREATE FUNCTION pg_temp.facts_remembered(thread text) RETURNS bigint LANGUAGE sql AS $$
+  SELECT count(*) FROM durable_sink.compaction_fingerprints f
+  WHERE f.thread_key = sha256(convert_to(thread, 'UTF8')) $$;
+SELECT thread_id, pg_temp.facts_remembered(thread_id) AS facts_remembered
 FROM durable_sink.compaction_state ORDER BY 1;
 -- The digests are sha256(set || NUL || fingerprint), e.g. th-e's cancellation:
-SELECT sha256(convert_to('cancelled', 'UTF8') || '\x00'::bytea || convert_to('cancelled/task-x/bm-x', 'UTF8'))
-       = ANY (fingerprints) AS cancelled_task_x_remembered
-FROM durable_sink.compaction_state WHERE thread_id = 'th-e';
+SELECT EXISTS (SELECT FROM durable_sink.compaction_fingerprints
+               WHERE thread_key = sha256(convert_to('th-e', 'UTF8'))
+                 AND digest = sha256(convert_to('cancelled', 'UTF8') || '\x00'::bytea
+                                     || convert_to('cancelled/task-x/bm-x', 'UTF8')))
+       AS cancelled_task_x_remembered;
 
--- The fingerprint texts, byte for byte (SPEC §8), as remembered digests.
+-- The fingerprint texts, byte for byte (contract §8), as remembered digests.
 CREATE FUNCTION pg_temp.remembered(thread text, fact text, fingerprint text) RETURNS boolean
 LANGUAGE sql AS $$
-  SELECT sha256(convert_to(fact, 'UTF8') || '\x00'::bytea || convert_to(fingerprint, 'UTF8')) = ANY (fingerprints)
-  FROM durable_sink.compaction_state WHERE thread_id = thread $$;
+  SELECT EXISTS (SELECT FROM durable_sink.compaction_fingerprints f
+                 WHERE f.thread_key = sha256(convert_to(thread, 'UTF8'))
+                   AND f.digest = sha256(convert_to(fact, 'UTF8') || '\x00'::bytea
+                                         || convert_to(fingerprint, 'UTF8'))) $$;
 SELECT f.thread, f.fact, f.fingerprint, pg_temp.remembered(f.thread, f.fact, f.fingerprint)
 FROM (VALUES
   ('th-a', 'completed', 'completed/task-1/msg-9/0/1500/50000/4000/39f5a401d9ccf95510e79407fda231e900658d60bbac7b9d26e255db2827c40a'),
@@ -164,4 +171,4 @@ FROM generate_series(1, 4) n;
 SELECT count(*) AS repeated FROM pg_temp.snap('th-tx', jsonb_build_object('total_compactions', 4, 'boundaries',
          (SELECT jsonb_agg(jsonb_build_object('task_id', 'b' || i, 'summary', 's' || i)) FROM generate_series(1, 4) i)));
 COMMIT;
-SELECT cardinality(fingerprints) FROM durable_sink.compaction_state WHERE thread_id = 'th-tx';
+SELECT pg_temp.facts_remembered('th-tx');

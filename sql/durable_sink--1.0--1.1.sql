@@ -50,3 +50,21 @@ CREATE EVENT TRIGGER durable_sink_check_capture_trigger ON ddl_command_end
     EXECUTE FUNCTION durable_sink.check_capture_trigger();
 
 REVOKE EXECUTE ON FUNCTION durable_sink.check_capture_trigger() FROM PUBLIC;
+
+-- Compaction fingerprints move from one array per thread (rewritten whole on
+-- every change) to a table with one row per fact (contract §8).
+CREATE TABLE durable_sink.compaction_fingerprints (
+    thread_key  bytea   NOT NULL,           -- compaction_state.thread_key
+    digest      bytea   NOT NULL,
+    PRIMARY KEY (thread_key, digest)
+);
+COMMENT ON TABLE durable_sink.compaction_fingerprints IS
+    'Fingerprints of the compaction facts announced per thread (contract §8): digest = sha256(set || NUL || fingerprint).';
+INSERT INTO durable_sink.compaction_fingerprints (thread_key, digest)
+SELECT DISTINCT c.thread_key, f.digest
+FROM durable_sink.compaction_state c, pg_catalog.unnest(c.fingerprints) AS f(digest);
+ALTER TABLE durable_sink.compaction_state DROP COLUMN fingerprints;
+COMMENT ON TABLE durable_sink.compaction_state IS
+    'Per-thread context-compaction observation (contract §8): T and the in-flight compaction. thread_key = sha256(thread_id).';
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.compaction_fingerprints', '');
+REVOKE ALL ON durable_sink.compaction_fingerprints FROM PUBLIC;

@@ -60,26 +60,38 @@ CREATE TABLE durable_sink.run_state (
 COMMENT ON TABLE durable_sink.run_state IS
     'Per-run lifecycle state (contract §6): starts > 0 means the run is known; finished refers to the current activation. run_key = sha256(run_id).';
 
--- contract §8: per-thread compaction observation: T, the in-flight compaction
--- and the four fingerprint sets, stored as one array of SHA-256 digests of
--- '<set>', a zero byte, '<fingerprint>' (sets: completed, failed, skipped,
--- cancelled).
+-- Contract §8: per-thread compaction observation: T and the in-flight
+-- compaction, one row per thread.  Snapshots of a thread lock its row (FOR
+-- UPDATE, src/compaction_state.c) and write it only when T or the
+-- in-flight compaction change.
 CREATE TABLE durable_sink.compaction_state (
     thread_key                       bytea   PRIMARY KEY,
     thread_id                        text    NOT NULL,
     total_compactions                numeric NOT NULL DEFAULT 0,   -- T
     in_flight_task_id                text,
     in_flight_boundary_message_id    text,
-    fingerprints                     bytea[] NOT NULL DEFAULT '{}',
     updated_at                       timestamptz NOT NULL DEFAULT pg_catalog.now(),
     CHECK (in_flight_boundary_message_id IS NULL OR in_flight_task_id IS NOT NULL)
 );
 COMMENT ON TABLE durable_sink.compaction_state IS
-    'Per-thread context-compaction observation (contract §8). thread_key = sha256(thread_id); fingerprints = sha256(set || NUL || fingerprint) of every fact announced since the last reset.';
+    'Per-thread context-compaction observation (contract §8): T and the in-flight compaction. thread_key = sha256(thread_id).';
+
+-- The four fingerprint sets of contract §8 (completed, failed, skipped,
+-- cancelled), one row per fact announced since the thread's last reset:
+-- digest = sha256(set || NUL || fingerprint).  A snapshot looks up only the
+-- fingerprints it carries and inserts only the new ones.
+CREATE TABLE durable_sink.compaction_fingerprints (
+    thread_key  bytea   NOT NULL,           -- compaction_state.thread_key
+    digest      bytea   NOT NULL,
+    PRIMARY KEY (thread_key, digest)
+);
+COMMENT ON TABLE durable_sink.compaction_fingerprints IS
+    'Fingerprints of the compaction facts announced per thread (contract §8): digest = sha256(set || NUL || fingerprint).';
 
 -- pg_dump keeps the contents of extension-owned state tables.
 SELECT pg_catalog.pg_extension_config_dump('durable_sink.run_state', '');
 SELECT pg_catalog.pg_extension_config_dump('durable_sink.compaction_state', '');
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.compaction_fingerprints', '');
 
 -- contract §10.  Plain SQL so the planner can inline it.
 CREATE FUNCTION durable_sink.should_persist(mode durable_sink.durability,
@@ -340,6 +352,7 @@ CREATE EVENT TRIGGER durable_sink_check_capture_trigger ON ddl_command_end
 -- ever written by the C code, which switches to the extension owner for that
 -- access (src/state_access.c), so callers need no privileges on them.
 REVOKE ALL ON durable_sink.run_state, durable_sink.compaction_state,
+              durable_sink.compaction_fingerprints,
               durable_sink.scopes, durable_sink.events, durable_sink.event_id_seq,
               durable_sink.idempotency_keys, durable_sink.capture_failures,
               durable_sink.live_frames FROM PUBLIC;

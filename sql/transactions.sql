@@ -61,4 +61,6 @@ ROLLBACK TO SAVEPOINT s;
 SELECT pg_temp.snap('tx-memo', '{"in_flight":{"task_id":"b"}}') AS after_rollback_to_savepoint;
 SELECT pg_temp.snap('tx-memo', '{"in_flight":{"task_id":"b"}}') AS unchanged_again;
 COMMIT;
-SELECT in_flight_task_id, cardinality(fingerprints) FROM durable_sink.compaction_state WHERE thread_id = 'tx-memo';
+SELECT in_flight_task_id,
+       (SELECT count(*) FROM durable_sink.compaction_fingerprints f WHERE f.thread_key = c.thread_key) AS fingerprints
+FROM durable_sink.compaction_state c WHERE thread_id = 'tx-memo';

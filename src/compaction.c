@@ -1,17 +1,12 @@
 /*
  * compaction.c
- *     SPEC §8: context-compaction facts derived from state_snapshot events
- *     whose snapshot.extensions.__context_compaction is present (S).
+ *     Contract §8: context-compaction facts derived from state_snapshot
+ *     events whose snapshot.extensions.__context_compaction is present (S).
  *
- * The per-thread observation is one row of durable_sink.compaction_state:
- * T, the in-flight compaction, and the four fingerprint sets as one array
- * of SHA-256 digests of "<set>\0<fingerprint>".  The row is locked (by an
- * ON CONFLICT DO UPDATE that returns it) before it is read and stays locked
- * until the transaction ends, so two sessions observing one thread
- * serialize and the second sees what the first committed: no fact is
- * emitted twice.  The transaction then keeps the observation in memory
- * (held_observations), so a later snapshot of the thread that changes
- * nothing costs no statement at all.
+ * This file holds the rules: the six steps, the fingerprints and the fact
+ * payloads.  The thread's observation (T, the in-flight compaction, the
+ * fingerprints already announced) and its locking live in
+ * compaction_state.c.
  */
 #include "postgres.h"
 
@@ -19,6 +14,7 @@
 
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -26,6 +22,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "compaction_state.h"
 #include "durable_sink.h"
 #include "state_access.h"
 #include "text_util.h"
@@ -37,52 +34,14 @@ typedef struct InFlight
 	char	   *boundary_message_id;	/* NULL: absent */
 } InFlight;
 
-/* One call's view of a thread's observation. */
+/* One snapshot applied to its thread's observation. */
 typedef struct Observation
 {
 	const NormalizeContext *ctx;
-	bytea	   *thread_key;
 	DraftList  *out;
 	JsonbContainer *s;			/* __context_compaction; NULL: not an object */
-	uint64		total;			/* T */
-	InFlight	remembered;
-	Datum	   *fingerprints;	/* bytea digests, see fingerprint_is_new */
-	int			nfingerprints;
-	int			nsorted;		/* fingerprints[0..nsorted) are sorted */
-	int			fingerprints_capacity;
-	bool		dirty;			/* state row needs an UPDATE */
+	ThreadObservation thread;	/* T, the in-flight compaction, fingerprints */
 } Observation;
-
-/*
- * Both statements go through the primary key as ON CONFLICT arbiter, so no
- * cached generic plan can ever fall back to a sequential scan (a plain
- * SELECT/UPDATE by key can, when the plan was made while the table was
- * empty).  The first one creates the row on first sight, or locks and
- * returns it.
- */
-static StatePlan lock_state_plan = {
-	.sql = "INSERT INTO durable_sink.compaction_state AS c (thread_key, thread_id) "
-		"VALUES ($1, $2) "
-		"ON CONFLICT (thread_key) DO UPDATE SET thread_id = EXCLUDED.thread_id "
-		"RETURNING c.total_compactions, c.in_flight_task_id, "
-		"          c.in_flight_boundary_message_id, c.fingerprints",
-	.nargs = 2,
-	.argtypes = {BYTEAOID, TEXTOID}
-};
-
-static StatePlan save_state_plan = {
-	.sql = "INSERT INTO durable_sink.compaction_state AS c "
-		"  (thread_key, thread_id, total_compactions, in_flight_task_id, "
-		"   in_flight_boundary_message_id, fingerprints) "
-		"VALUES ($1, $2, $3, $4, $5, $6) "
-		"ON CONFLICT (thread_key) DO UPDATE "
-		"SET total_compactions = EXCLUDED.total_compactions, "
-		"    in_flight_task_id = EXCLUDED.in_flight_task_id, "
-		"    in_flight_boundary_message_id = EXCLUDED.in_flight_boundary_message_id, "
-		"    fingerprints = EXCLUDED.fingerprints, updated_at = pg_catalog.now()",
-	.nargs = 6,
-	.argtypes = {BYTEAOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID, BYTEAARRAYOID}
-};
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -168,21 +127,16 @@ snapshot_array(JsonbContainer *s, const char *key, JsonbValue *buf)
 static JsonbContainer *
 array_object(JsonbContainer *array, int i)
 {
-	JsonbValue *v = getIthJsonbValueFromContainer(array, i);
+	JsonbValue *v;
+
+	/* every loop over a snapshot's arrays comes here once per element */
+	CHECK_FOR_INTERRUPTS();
+	v = getIthJsonbValueFromContainer(array, i);
 
 	return (v != NULL && jbv_is_object(v)) ? v->val.binary.data : NULL;
 }
 
 /* ------------------------------------------------------- state and facts */
-
-/* qsort/bsearch order of two digest Datums. */
-static int
-compare_digests(const void *a, const void *b)
-{
-	return memcmp(VARDATA_ANY(DatumGetPointer(*(const Datum *) a)),
-				  VARDATA_ANY(DatumGetPointer(*(const Datum *) b)),
-				  PG_SHA256_DIGEST_LENGTH);
-}
 
 /*
  * Records fingerprint in the set of fact; true when it was new.  The sets
@@ -193,43 +147,15 @@ static bool
 fingerprint_is_new(Observation *obs, const char *fact, const char *fingerprint)
 {
 	StringInfoData tagged;
-	bytea	   *digest = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
-	Datum		digest_datum;
-	int			i;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 
 	initStringInfo(&tagged);
 	appendStringInfoString(&tagged, fact);
 	appendStringInfoChar(&tagged, '\0');
 	appendStringInfoString(&tagged, fingerprint);
-	SET_VARSIZE(digest, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
-	sha256_digest(tagged.data, tagged.len, (uint8 *) VARDATA(digest));
+	sha256_digest(tagged.data, tagged.len, digest);
 	pfree(tagged.data);
-	digest_datum = PointerGetDatum(digest);
-
-	if (bsearch(&digest_datum, obs->fingerprints, obs->nsorted, sizeof(Datum),
-				compare_digests) != NULL)
-	{
-		pfree(digest);
-		return false;
-	}
-	for (i = obs->nsorted; i < obs->nfingerprints; i++)
-	{
-		if (compare_digests(&obs->fingerprints[i], &digest_datum) == 0)
-		{
-			pfree(digest);
-			return false;
-		}
-	}
-	if (obs->nfingerprints == obs->fingerprints_capacity)
-	{
-		obs->fingerprints_capacity = Max(8, obs->fingerprints_capacity * 2);
-		obs->fingerprints = obs->fingerprints ?
-			repalloc(obs->fingerprints, sizeof(Datum) * obs->fingerprints_capacity) :
-			palloc(sizeof(Datum) * obs->fingerprints_capacity);
-	}
-	obs->fingerprints[obs->nfingerprints++] = PointerGetDatum(digest);
-	obs->dirty = true;
-	return true;
+	return observation_record(&obs->thread, digest);
 }
 
 /* Start a fact payload: the object with thread_id already in it. */
@@ -268,84 +194,31 @@ emit_fact(Observation *obs, CanonicalKind kind, JsonbParseState **state)
 	draft->visibility = VISIBILITY_INTERNAL;
 }
 
-/* Copy of the fingerprint digests of the locked row into obs. */
-static void
-load_fingerprints(Observation *obs, Datum array)
+/* The in-flight compaction the thread's observation remembers. */
+static InFlight
+remembered(const Observation *obs)
 {
-	Datum	   *digests;
-	bool	   *nulls;
-	int			n;
-	int			i;
+	InFlight	p = {obs->thread.task_id, obs->thread.boundary_message_id};
 
-	deconstruct_array(DatumGetArrayTypeP(array), BYTEAOID, -1, false, TYPALIGN_INT,
-					  &digests, &nulls, &n);
-	obs->fingerprints_capacity = Max(8, n);
-	obs->fingerprints = palloc(sizeof(Datum) * obs->fingerprints_capacity);
-	for (i = 0; i < n; i++)
-	{
-		if (nulls[i] || VARSIZE_ANY_EXHDR(DatumGetPointer(digests[i])) != PG_SHA256_DIGEST_LENGTH)
-			elog(ERROR, "durable_sink: malformed fingerprint in compaction_state");
-		obs->fingerprints[i] = datumCopy(digests[i], false, -1);
-	}
-	obs->nfingerprints = n;
-	/* stored sorted by save_observation; sorting again is cheap insurance */
-	qsort(obs->fingerprints, n, sizeof(Datum), compare_digests);
-	obs->nsorted = n;
-}
-
-/* Lock the thread's row (creating it on first sight) and read it. */
-static void
-load_observation(Observation *obs)
-{
-	Datum		args[2] = {PointerGetDatum(obs->thread_key),
-	PointerGetDatum(obs->ctx->thread_id)};
-	bool		isnull;
-	Datum		value;
-	char	   *digits;
-
-	state_exec(&lock_state_plan, args, NULL);
-	value = state_result_value(1, &isnull);
-	digits = DatumGetCString(DirectFunctionCall1(numeric_out, value));
-	obs->total = strtoull(digits, NULL, 10);
-	value = state_result_value(2, &isnull);
-	obs->remembered.task_id = isnull ? NULL : TextDatumGetCString(value);
-	value = state_result_value(3, &isnull);
-	obs->remembered.boundary_message_id = isnull ? NULL : TextDatumGetCString(value);
-	load_fingerprints(obs, state_result_value(4, &isnull));
+	return p;
 }
 
 static void
-save_observation(Observation *obs)
+remember_in_flight(Observation *obs, const InFlight *in_flight)
 {
-	char		digits[32];
-	Datum		args[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-
-	snprintf(digits, sizeof(digits), "%" PRIu64, obs->total);
-	args[0] = PointerGetDatum(obs->thread_key);
-	args[1] = PointerGetDatum(obs->ctx->thread_id);
-	args[2] = DirectFunctionCall3(numeric_in, CStringGetDatum(digits),
-								  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	args[3] = obs->remembered.task_id ? CStringGetTextDatum(obs->remembered.task_id) : (Datum) 0;
-	args[4] = obs->remembered.boundary_message_id ?
-		CStringGetTextDatum(obs->remembered.boundary_message_id) : (Datum) 0;
-	if (obs->remembered.task_id == NULL)
-		nulls[3] = 'n';
-	if (obs->remembered.boundary_message_id == NULL)
-		nulls[4] = 'n';
-	qsort(obs->fingerprints, obs->nfingerprints, sizeof(Datum), compare_digests);
-	args[5] = PointerGetDatum(construct_array(obs->fingerprints, obs->nfingerprints,
-											  BYTEAOID, -1, false, TYPALIGN_INT));
-	state_exec(&save_state_plan, args, nulls);
+	if (!in_flight_equal(in_flight, &(InFlight) {obs->thread.task_id,
+												 obs->thread.boundary_message_id}))
+		obs->thread.state_changed = true;
+	obs->thread.task_id = in_flight->task_id;
+	obs->thread.boundary_message_id = in_flight->boundary_message_id;
 }
 
 static void
 forget_in_flight(Observation *obs)
 {
-	if (obs->remembered.task_id != NULL)
-		obs->dirty = true;
-	obs->remembered.task_id = NULL;
-	obs->remembered.boundary_message_id = NULL;
+	InFlight	none = {NULL, NULL};
+
+	remember_in_flight(obs, &none);
 }
 
 /* ------------------------------------------------------------ the steps */
@@ -354,17 +227,16 @@ forget_in_flight(Observation *obs)
 static void
 step_reset_after_clear(Observation *obs)
 {
-	uint64		total = member_count_or(obs->s, "total_compactions", obs->total);
+	uint64		total = member_count_or(obs->s, "total_compactions", obs->thread.total);
 
-	if (total < obs->total)
+	if (total < obs->thread.total)
 	{
 		forget_in_flight(obs);
-		obs->nfingerprints = 0;
-		obs->nsorted = 0;
+		observation_forget_all(&obs->thread);
 	}
-	if (total != obs->total)
-		obs->dirty = true;
-	obs->total = total;
+	if (total != obs->thread.total)
+		obs->thread.state_changed = true;
+	obs->thread.total = total;
 }
 
 /* Step 2: ContextCompactionCompleted for each new boundary. */
@@ -595,10 +467,10 @@ step_started(Observation *obs, const InFlight *current)
 		forget_in_flight(obs);
 		return;
 	}
-	if (in_flight_equal(current, &obs->remembered))
+	if (in_flight_equal(current, &(InFlight) {obs->thread.task_id,
+											   obs->thread.boundary_message_id}))
 		return;
-	obs->remembered = *current;
-	obs->dirty = true;
+	remember_in_flight(obs, current);
 
 	jsonb_member(obs->s, "in_flight", &in_flight);
 	state = payload_begin(obs);
@@ -607,88 +479,6 @@ step_started(Observation *obs, const InFlight *current)
 	jsonb_build_count(&state, "started_at_ms",
 					  member_count_or(in_flight.val.binary.data, "started_at_ms", 0));
 	emit_fact(obs, CK_CONTEXT_COMPACTION_STARTED, &state);
-}
-
-/*
- * A thread whose state row this transaction holds locked, and its
- * observation as of the last statement: later snapshots of the thread in the
- * same transaction need no statement unless they change it.
- */
-typedef struct HeldObservation
-{
-	uint8		thread_key[PG_SHA256_DIGEST_LENGTH];
-	uint64		total;
-	char	   *task_id;
-	char	   *boundary_message_id;
-	Datum	   *fingerprints;	/* sorted digests, in TopTransactionContext */
-	int			nfingerprints;
-} HeldObservation;
-
-static TxCache held_observations = {
-	.name = "durable_sink held compaction observations",
-	.keysize = PG_SHA256_DIGEST_LENGTH,
-	.entrysize = sizeof(HeldObservation)
-};
-
-static char *
-copy_in(MemoryContext context, const char *s)
-{
-	return s ? MemoryContextStrdup(context, s) : NULL;
-}
-
-/*
- * Keep obs (as just read or written) for the rest of the transaction.  The
- * new copies are made before the old ones are freed: obs may share the
- * digests recall_observation handed out.
- */
-static void
-remember_observation(HeldObservation *held, Observation *obs)
-{
-	MemoryContext context = TopTransactionContext;
-	Datum	   *fingerprints;
-	int			i;
-
-	fingerprints = MemoryContextAlloc(context, sizeof(Datum) * Max(1, obs->nfingerprints));
-	for (i = 0; i < obs->nfingerprints; i++)
-	{
-		bytea	   *digest = MemoryContextAlloc(context, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
-
-		SET_VARSIZE(digest, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
-		memcpy(VARDATA(digest), VARDATA_ANY(DatumGetPointer(obs->fingerprints[i])),
-			   PG_SHA256_DIGEST_LENGTH);
-		fingerprints[i] = PointerGetDatum(digest);
-	}
-
-	if (held->task_id)
-		pfree(held->task_id);
-	if (held->boundary_message_id)
-		pfree(held->boundary_message_id);
-	for (i = 0; i < held->nfingerprints; i++)
-		pfree(DatumGetPointer(held->fingerprints[i]));
-	if (held->fingerprints)
-		pfree(held->fingerprints);
-
-	held->total = obs->total;
-	held->task_id = copy_in(context, obs->remembered.task_id);
-	held->boundary_message_id = copy_in(context, obs->remembered.boundary_message_id);
-	/* save_observation leaves the fingerprints sorted; a fresh load is sorted too */
-	held->fingerprints = fingerprints;
-	held->nfingerprints = obs->nfingerprints;
-}
-
-/* The observation this transaction last read or wrote for the thread. */
-static void
-recall_observation(Observation *obs, const HeldObservation *held)
-{
-	obs->total = held->total;
-	obs->remembered.task_id = held->task_id ? pstrdup(held->task_id) : NULL;
-	obs->remembered.boundary_message_id =
-		held->boundary_message_id ? pstrdup(held->boundary_message_id) : NULL;
-	obs->fingerprints_capacity = Max(8, held->nfingerprints);
-	obs->fingerprints = palloc(sizeof(Datum) * obs->fingerprints_capacity);
-	memcpy(obs->fingerprints, held->fingerprints, sizeof(Datum) * held->nfingerprints);
-	obs->nfingerprints = held->nfingerprints;
-	obs->nsorted = held->nfingerprints;
 }
 
 /*
@@ -713,18 +503,15 @@ context_compaction_of(const AgentEvent *event, JsonbContainer **s)
 }
 
 /*
- * SPEC §8: append the compaction facts event yields to out, and update the
- * thread's observation.  Events without S never touch a table.
+ * Contract §8: append the compaction facts event yields to out, and update
+ * the thread's observation.  Events without S never touch a table.
  */
 void
 compaction_observe(const AgentEvent *event, const NormalizeContext *ctx, DraftList *out)
 {
 	Observation obs = {0};
-	StateAccess access;
-	HeldObservation *held;
-	bool		found;
-	InFlight	p;
-	InFlight	current;
+	int			first_fact = out->count;
+	int			attempt;
 
 	if (event->type != AET_STATE_SNAPSHOT)
 		return;
@@ -732,36 +519,25 @@ compaction_observe(const AgentEvent *event, const NormalizeContext *ctx, DraftLi
 		return;
 	obs.ctx = ctx;
 	obs.out = out;
-	obs.thread_key = sha256_key(ctx->thread_id);
 
-	/* The first snapshot of a thread in a transaction locks and reads its row. */
-	held = tx_cache_lookup(&held_observations, VARDATA(obs.thread_key), false, &found);
-	if (found)
-		recall_observation(&obs, held);
-	else
+	/* a second attempt only when another session created the thread's row */
+	for (attempt = 0; attempt < 3; attempt++)
 	{
-		state_access_begin(&access);
-		load_observation(&obs);
-		state_access_end(&access);
-		held = tx_cache_lookup(&held_observations, VARDATA(obs.thread_key), true, &found);
-		remember_observation(held, &obs);
-	}
+		InFlight	p;
+		InFlight	current;
 
-	step_reset_after_clear(&obs);
-	p = obs.remembered;
-	current = snapshot_in_flight(obs.s);
-	step_completed(&obs);
-	step_failed(&obs);
-	step_skipped(&obs);
-	step_cancelled(&obs, &p, &current);
-	step_started(&obs, &current);
-
-	if (obs.dirty)
-	{
-		state_access_begin(&access);
-		save_observation(&obs);
-		state_access_end(&access);
-		held = tx_cache_lookup(&held_observations, VARDATA(obs.thread_key), true, &found);
-		remember_observation(held, &obs);
+		out->count = first_fact;
+		observation_open(&obs.thread, ctx->thread_id);
+		step_reset_after_clear(&obs);
+		p = remembered(&obs);
+		current = snapshot_in_flight(obs.s);
+		step_completed(&obs);
+		step_failed(&obs);
+		step_skipped(&obs);
+		step_cancelled(&obs, &p, &current);
+		step_started(&obs, &current);
+		if (observation_close(&obs.thread))
+			return;
 	}
+	elog(ERROR, "durable_sink: the compaction state of a thread keeps changing under this session");
 }

@@ -13,7 +13,9 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
 #include "access/stratnum.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
@@ -26,6 +28,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "state_access.h"
@@ -196,12 +199,140 @@ state_result_value(int column, bool *isnull)
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, isnull);
 }
 
+/* OID of relation (table or index) relname in the extension's schema. */
+Oid
+extension_relation_oid(const char *relname)
+{
+	Oid			relid = get_relname_relid(relname, extension_schema());
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"durable_sink.%s\" does not exist", relname),
+				 errhint("The durable_sink library is newer than the extension's objects: "
+						 "run ALTER EXTENSION durable_sink UPDATE.")));
+	return relid;
+}
+
+/* Scan keys for equality on the leading columns of a state table's index. */
+static void
+state_scan_keys(Relation index, const StateKey *key, int nkeys, ScanKey scankeys)
+{
+	int			i;
+
+	Assert(nkeys <= STATE_KEY_MAX);
+	for (i = 0; i < nkeys; i++)
+		ScanKeyEntryInitialize(&scankeys[i], 0, i + 1, BTEqualStrategyNumber,
+							   InvalidOid, index->rd_indcollation[i], key[i].equal_proc,
+							   key[i].value);
+}
+
+pg_attribute_noreturn()
+static void
+serialization_failure(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not serialize access due to concurrent update")));
+}
+
+/*
+ * Lock, FOR UPDATE and waiting for other lockers, the row of a state table
+ * that its unique index finds with key[] (equality on the index's leading
+ * columns), and return a copy of its latest version; NULL when there is no
+ * such row.
+ *
+ * This is SELECT ... FOR UPDATE without the executor: locking sets the
+ * row's xmax and writes no new row version, so a transaction that only
+ * needs the lock (to serialize writers of one scope or thread) leaves no
+ * dead tuples behind, however long another snapshot stays open.  As there,
+ * READ COMMITTED locks the latest version of the row, and REPEATABLE READ
+ * or SERIALIZABLE raise 40001 when it changed after the snapshot.
+ */
+HeapTuple
+state_lock_row(const char *table, const char *index, const StateKey *key, int nkeys)
+{
+	Relation	rel = table_open(extension_relation_oid(table), RowShareLock);
+	Relation	idx = index_open(extension_relation_oid(index), AccessShareLock);
+	ScanKeyData scankeys[STATE_KEY_MAX];
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+	HeapTuple	locked = NULL;
+
+	/* make this transaction's own earlier changes visible to the lookup */
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(IsolationUsesXactSnapshot() ?
+								GetTransactionSnapshot() : GetLatestSnapshot());
+	state_scan_keys(idx, key, nkeys, scankeys);
+	scan = index_beginscan(rel, idx, snapshot, nkeys, 0);
+	index_rescan(scan, scankeys, nkeys, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		TM_FailureData tmfd;
+
+		switch (table_tuple_lock(rel, &slot->tts_tid, snapshot, slot,
+								 GetCurrentCommandId(false), LockTupleExclusive,
+								 LockWaitBlock,
+								 IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+								 &tmfd))
+		{
+			case TM_Ok:
+				locked = ExecCopySlotHeapTuple(slot);
+				break;
+			case TM_Updated:
+			case TM_Deleted:
+				if (IsolationUsesXactSnapshot())
+					serialization_failure();
+				/* READ COMMITTED: deleted meanwhile (TRUNCATE, a reset) */
+				break;
+			default:
+				elog(ERROR, "durable_sink: unexpected result locking a row of %s", table);
+		}
+	}
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, NoLock);
+	return locked;
+}
+
+/*
+ * Does the unique index of a state table find a row for key[]?  Read with
+ * a fresh snapshot: callers hold the lock that orders the writers of that
+ * row (a scope's or thread's row lock), so every writer before them has
+ * finished, and a transaction snapshot could miss what they committed.
+ */
+bool
+state_row_exists(const char *table, const char *index, const StateKey *key, int nkeys)
+{
+	Relation	rel = table_open(extension_relation_oid(table), AccessShareLock);
+	Relation	idx = index_open(extension_relation_oid(index), AccessShareLock);
+	ScanKeyData scankeys[STATE_KEY_MAX];
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	IndexScanDesc scan;
+	bool		found;
+
+	state_scan_keys(idx, key, nkeys, scankeys);
+	scan = index_beginscan(rel, idx, snapshot, nkeys, 0);
+	index_rescan(scan, scankeys, nkeys, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
 /* ------------------------------------------------ per-transaction caches */
 
 static TxCache *tx_caches = NULL;
 
 /* The state tables whose TRUNCATE (a relcache invalidation) voids the caches. */
-#define WATCHED_TABLES 4
+#define WATCHED_TABLES 5
 static Oid	watched_tables[WATCHED_TABLES];
 
 /*
@@ -258,7 +389,7 @@ static void
 watch_state_tables(void)
 {
 	static const char *const names[WATCHED_TABLES] = {
-		"events", "scopes", "compaction_state", "run_state"
+		"events", "scopes", "compaction_state", "compaction_fingerprints", "run_state"
 	};
 	Oid			schema = extension_schema();
 	int			i;

@@ -43,6 +43,20 @@ extern void state_access_end(StateAccess *access);
 extern uint64 state_exec(StatePlan *plan, Datum *values, const char *nulls);
 extern Datum state_result_value(int column, bool *isnull);
 extern Oid	extension_type_oid(const char *type_name);
+extern Oid	extension_relation_oid(const char *relname);
+
+/* One equality condition of state_lock_row, on an index column. */
+#define STATE_KEY_MAX 2
+typedef struct StateKey
+{
+	RegProcedure equal_proc;	/* e.g. F_BYTEAEQ */
+	Datum		value;
+} StateKey;
+
+extern HeapTuple state_lock_row(const char *table, const char *index,
+								const StateKey *key, int nkeys);
+extern bool state_row_exists(const char *table, const char *index,
+							 const StateKey *key, int nkeys);
 
 /*
  * A per-transaction memo of state rows this transaction holds locked (so it

@@ -77,15 +77,15 @@ typedef struct ScopeHeads
 } ScopeHeads;
 
 /*
- * Locks the scope rows of a batch that this transaction does not hold yet,
- * creating them on first sight.  The rows arrive sorted by (scope_type,
- * scope_key) and ON CONFLICT processes them in that order: the lock order.
+ * Creates the scope rows of a batch seen for the first time, in (scope_type,
+ * scope_key) order.  A row that another transaction created meanwhile is
+ * not returned; the caller then locks it.
  */
-static StatePlan lock_scopes_plan = {
+static StatePlan create_scopes_plan = {
 	.sql = "INSERT INTO durable_sink.scopes AS s (scope_type, scope_key, scope_id) "
 		"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
 		"                         pg_catalog.unnest($3)) "
-		"ON CONFLICT (scope_type, scope_key) DO UPDATE SET scope_id = EXCLUDED.scope_id "
+		"ON CONFLICT (scope_type, scope_key) DO NOTHING "
 		"RETURNING s.scope_type, s.scope_key, s.scope_no",
 	.nargs = 3,
 	.argtypes = {TEXTARRAYOID, BYTEAARRAYOID, TEXTARRAYOID}
@@ -371,35 +371,73 @@ append_conflict(const ScopeHead *head, int64 latest, int64 expected)
 			 errhint("Read the scope again and retry the append.")));
 }
 
-/* Lock the scope rows of heads, in order[] (sorted), and learn their heads. */
+static bytea *
+head_key(const ScopeHead *head)
+{
+	bytea	   *key = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+	SET_VARSIZE(key, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	memcpy(VARDATA(key), head->key, PG_SHA256_DIGEST_LENGTH);
+	return key;
+}
+
+/*
+ * Lock a scope's row FOR UPDATE (no new row version: a held snapshot
+ * elsewhere then cannot make the table bloat) and learn its scope_no.
+ * False when the scope has no row yet.
+ */
+static bool
+lock_scope_row(ScopeHead *head)
+{
+	StateKey	key[2] = {
+		{F_TEXTEQ, CStringGetTextDatum(scope_type_names[head->type])},
+		{F_BYTEAEQ, PointerGetDatum(head_key(head))}
+	};
+	HeapTuple	row = state_lock_row("scopes", "scopes_scope_type_scope_key_key", key, 2);
+	Relation	scopes;
+	bool		isnull;
+
+	if (row == NULL)
+		return false;
+	/* state_lock_row left the table locked */
+	scopes = table_open(extension_relation_oid("scopes"), NoLock);
+	head->scope_no = DatumGetInt64(heap_getattr(row, get_attnum(RelationGetRelid(scopes), "scope_no"),
+												RelationGetDescr(scopes), &isnull));
+	table_close(scopes, NoLock);
+	return true;
+}
+
+/*
+ * Create the rows of scopes seen for the first time (in order: missing[] is
+ * sorted); marks each head created.  Those created meanwhile by another
+ * transaction are left unmarked.
+ */
 static void
-lock_new_heads(ScopeHead **order, int n)
+create_scope_rows(ScopeHead **missing, int n, bool *created)
 {
 	Datum	   *types = palloc(sizeof(Datum) * n);
 	Datum	   *keys = palloc(sizeof(Datum) * n);
 	Datum	   *ids = palloc(sizeof(Datum) * n);
 	Datum		args[3];
+	uint64		returned;
+	uint64		r;
 	int			i;
 
 	for (i = 0; i < n; i++)
 	{
-		bytea	   *key = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
-
-		SET_VARSIZE(key, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
-		memcpy(VARDATA(key), order[i]->key, PG_SHA256_DIGEST_LENGTH);
-		types[i] = CStringGetTextDatum(scope_type_names[order[i]->type]);
-		keys[i] = PointerGetDatum(key);
-		ids[i] = PointerGetDatum(order[i]->id);
+		types[i] = CStringGetTextDatum(scope_type_names[missing[i]->type]);
+		keys[i] = PointerGetDatum(head_key(missing[i]));
+		ids[i] = PointerGetDatum(missing[i]->id);
+		created[i] = false;
 	}
 	args[0] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
 	args[1] = PointerGetDatum(construct_array(keys, n, BYTEAOID, -1, false, TYPALIGN_INT));
 	args[2] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
-	if (state_exec(&lock_scopes_plan, args, NULL) != (uint64) n)
-		elog(ERROR, "durable_sink: locked " UINT64_FORMAT " of %d scopes", SPI_processed, n);
+	returned = state_exec(&create_scopes_plan, args, NULL);
 
-	for (i = 0; i < n; i++)
+	for (r = 0; r < returned; r++)
 	{
-		HeapTuple	returned = SPI_tuptable->vals[i];
+		HeapTuple	row = SPI_tuptable->vals[r];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		ScopeHead	probe;
 		ScopeHead  *probe_ptr = &probe;
@@ -408,16 +446,52 @@ lock_new_heads(ScopeHead **order, int n)
 		bytea	   *key;
 
 		/* match the returned row to its head by (scope_type, scope_key) */
-		probe.type = strcmp(TextDatumGetCString(SPI_getbinval(returned, desc, 1, &isnull)),
+		probe.type = strcmp(TextDatumGetCString(SPI_getbinval(row, desc, 1, &isnull)),
 							"thread") == 0 ? SCOPE_THREAD : SCOPE_RUN;
-		key = DatumGetByteaPP(SPI_getbinval(returned, desc, 2, &isnull));
+		key = DatumGetByteaPP(SPI_getbinval(row, desc, 2, &isnull));
 		memcpy(probe.key, VARDATA_ANY(key), PG_SHA256_DIGEST_LENGTH);
-		found = bsearch(&probe_ptr, order, n, sizeof(ScopeHead *), compare_heads);
+		found = bsearch(&probe_ptr, missing, n, sizeof(ScopeHead *), compare_heads);
 		if (found == NULL)
 			elog(ERROR, "durable_sink: unexpected scope row returned");
-		(*found)->scope_no = DatumGetInt64(SPI_getbinval(returned, desc, 3, &isnull));
-		(*found)->next_seq = latest_seq((*found)->type, (*found)->scope_no) + 1;
+		(*found)->scope_no = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
+		created[found - missing] = true;
 	}
+}
+
+/*
+ * Lock the scope rows of heads, in order[] (sorted), creating the missing
+ * ones, and learn their heads.
+ */
+static void
+lock_new_heads(ScopeHead **order, int n)
+{
+	ScopeHead **missing = palloc(sizeof(ScopeHead *) * n);
+	bool	   *created = palloc(sizeof(bool) * n);
+	int			nmissing = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (!lock_scope_row(order[i]))
+			missing[nmissing++] = order[i];
+	}
+	if (nmissing > 0)
+	{
+		create_scope_rows(missing, nmissing, created);
+		for (i = 0; i < nmissing; i++)
+		{
+			/* created by another transaction since the lookup: lock it now */
+			if (!created[i] && !lock_scope_row(missing[i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update"),
+						 errdetail("The %s scope \"%s\" was created by a concurrent transaction.",
+								   scope_type_names[missing[i]->type],
+								   text_to_cstring(missing[i]->id))));
+		}
+	}
+	for (i = 0; i < n; i++)
+		order[i]->next_seq = latest_seq(order[i]->type, order[i]->scope_no) + 1;
 }
 
 /*

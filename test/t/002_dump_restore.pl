@@ -36,7 +36,7 @@ SELECT string_agg(t || ':' || md5(c), ' ' ORDER BY t) FROM (
          writer_id, idempotency_key)::text, ',' ORDER BY event_id) AS c FROM durable_sink.events
   UNION ALL SELECT 'scopes', string_agg(row(scope_no, scope_type, scope_id)::text, ',' ORDER BY scope_type, scope_id) FROM durable_sink.scopes
   UNION ALL SELECT 'run_state', string_agg(row(run_id, starts, finished)::text, ',' ORDER BY run_id) FROM durable_sink.run_state
-  UNION ALL SELECT 'compaction', string_agg(row(thread_id, total_compactions, in_flight_task_id, fingerprints)::text, ',' ORDER BY thread_id) FROM durable_sink.compaction_state
+  UNION ALL SELECT 'compaction', string_agg(row(thread_id, total_compactions, in_flight_task_id, (SELECT array_agg(f.digest ORDER BY f.digest) FROM durable_sink.compaction_fingerprints f WHERE f.thread_key = c.thread_key))::text, ',' ORDER BY thread_id) FROM durable_sink.compaction_state c
   UNION ALL SELECT 'keys', string_agg(row(writer_id, idempotency_key, event_id)::text, ',' ORDER BY writer_id) FROM durable_sink.idempotency_keys
   UNION ALL SELECT 'failures', string_agg(row(failure_id, source, source_table, event, sqlstate, message)::text, ',' ORDER BY failure_id) FROM durable_sink.capture_failures
   UNION ALL SELECT 'frames', string_agg(row(frame_id, frame)::text, ',' ORDER BY frame_id) FROM durable_sink.live_frames

@@ -1,0 +1,395 @@
+/*
+ * compaction_state.c
+ *     Persistence of the per-thread context-compaction observation
+ *     (contract §8): durable_sink.compaction_state holds T and the in-flight
+ *     compaction, one row per thread; durable_sink.compaction_fingerprints
+ *     holds one row per fact announced, the SHA-256 digest of
+ *     "<set>\0<fingerprint>".
+ *
+ * Concurrency: the thread's state row is locked (FOR UPDATE, without a new
+ * row version: state_lock_row) before anything of the thread is read, and
+ * stays locked until the transaction ends, so two sessions observing one
+ * thread serialize and the second sees what the first committed.  A thread
+ * without a row has nothing to lock; its first writer creates the row with
+ * INSERT ... ON CONFLICT DO NOTHING, and a writer that loses that race
+ * starts over (observation_close returns false), now finding the row.
+ *
+ * Cost: a snapshot reads only what it needs.  Each fingerprint it carries
+ * is looked up in the primary key of compaction_fingerprints (unless this
+ * transaction already knows it), new ones are inserted, and the state row
+ * is written only when T or the in-flight compaction changed.  So the cost
+ * of a snapshot does not grow with the thread's history, and the WAL it
+ * writes is proportional to what is new in it.
+ *
+ * The transaction keeps what it learnt of a thread whose row it holds
+ * (held_observations: T, the in-flight compaction and the digests known to
+ * be recorded), so later snapshots of the thread in the same transaction
+ * need no statement unless they change something.
+ */
+#include "postgres.h"
+
+#include <inttypes.h>
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+
+#include "compaction_state.h"
+#include "state_access.h"
+#include "text_util.h"
+
+/* Creates the row of a thread seen for the first time; no row: lost a race. */
+static StatePlan create_state_plan = {
+	.sql = "INSERT INTO durable_sink.compaction_state AS c "
+		"  (thread_key, thread_id, total_compactions, in_flight_task_id, "
+		"   in_flight_boundary_message_id) "
+		"VALUES ($1, $2, $3, $4, $5) "
+		"ON CONFLICT (thread_key) DO NOTHING RETURNING 1",
+	.nargs = 5,
+	.argtypes = {BYTEAOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID}
+};
+
+/*
+ * Writes the locked row.  An upsert through the primary key as arbiter, so
+ * no cached generic plan can fall back to a sequential scan (a plain UPDATE
+ * by key can, if it was planned while the table was empty).
+ */
+static StatePlan save_state_plan = {
+	.sql = "INSERT INTO durable_sink.compaction_state AS c "
+		"  (thread_key, thread_id, total_compactions, in_flight_task_id, "
+		"   in_flight_boundary_message_id) "
+		"VALUES ($1, $2, $3, $4, $5) "
+		"ON CONFLICT (thread_key) DO UPDATE "
+		"SET total_compactions = EXCLUDED.total_compactions, "
+		"    in_flight_task_id = EXCLUDED.in_flight_task_id, "
+		"    in_flight_boundary_message_id = EXCLUDED.in_flight_boundary_message_id, "
+		"    updated_at = pg_catalog.now()",
+	.nargs = 5,
+	.argtypes = {BYTEAOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID}
+};
+
+static StatePlan insert_fingerprints_plan = {
+	.sql = "INSERT INTO durable_sink.compaction_fingerprints (thread_key, digest) "
+		"SELECT $1, d FROM pg_catalog.unnest($2) AS d",
+	.nargs = 2,
+	.argtypes = {BYTEAOID, BYTEAARRAYOID}
+};
+
+/* Rare (a reset after clear): planned for each execution. */
+static StatePlan forget_fingerprints_plan = {
+	.sql = "DELETE FROM durable_sink.compaction_fingerprints "
+		"WHERE thread_key OPERATOR(pg_catalog.=) $1",
+	.nargs = 1,
+	.argtypes = {BYTEAOID},
+	.custom_plan = true
+};
+
+/* What this transaction holds of a thread whose state row it has locked. */
+typedef struct HeldObservation
+{
+	uint8		thread_key[PG_SHA256_DIGEST_LENGTH];
+	uint64		total;
+	char	   *task_id;		/* in TopTransactionContext */
+	char	   *boundary_message_id;
+	HTAB	   *known;			/* digests known to be recorded, or NULL */
+} HeldObservation;
+
+static TxCache held_observations = {
+	.name = "durable_sink held compaction observations",
+	.keysize = PG_SHA256_DIGEST_LENGTH,
+	.entrysize = sizeof(HeldObservation)
+};
+
+/* ------------------------------------------------------------- values */
+
+static uint64
+numeric_to_count(Datum value)
+{
+	char	   *digits = DatumGetCString(DirectFunctionCall1(numeric_out, value));
+
+	return strtoull(digits, NULL, 10);
+}
+
+static Datum
+count_to_numeric(uint64 count)
+{
+	char		digits[32];
+
+	snprintf(digits, sizeof(digits), "%" PRIu64, count);
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(digits),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
+static Datum
+column_value(HeapTuple row, Relation rel, const char *column, bool *isnull)
+{
+	return heap_getattr(row, get_attnum(RelationGetRelid(rel), column),
+						RelationGetDescr(rel), isnull);
+}
+
+static char *
+nullable_text_column(HeapTuple row, Relation rel, const char *column)
+{
+	bool		isnull;
+	Datum		value = column_value(row, rel, column, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(value);
+}
+
+/* The digest set of a thread, created on first use in TopTransactionContext. */
+static HTAB *
+known_digests(ThreadObservation *obs)
+{
+	if (obs->known == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = PG_SHA256_DIGEST_LENGTH;
+		ctl.entrysize = PG_SHA256_DIGEST_LENGTH;
+		ctl.hcxt = TopTransactionContext;
+		obs->known = hash_create("durable_sink known fingerprints", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	return obs->known;
+}
+
+static char *
+copy_in(MemoryContext context, const char *s)
+{
+	return s ? MemoryContextStrdup(context, s) : NULL;
+}
+
+/* ------------------------------------------------------------- opening */
+
+/* Lock the thread's row and read T and the in-flight compaction from it. */
+static void
+lock_state_row(ThreadObservation *obs)
+{
+	StateKey	key = {F_BYTEAEQ, PointerGetDatum(obs->thread_key)};
+	HeapTuple	row = state_lock_row("compaction_state", "compaction_state_pkey", &key, 1);
+	Relation	rel;
+	bool		isnull;
+
+	obs->row_exists = (row != NULL);
+	/* no row: nothing observed yet, and no stored fingerprint counts */
+	obs->stored_void = (row == NULL);
+	if (row == NULL)
+		return;
+	/* state_lock_row left the table locked */
+	rel = table_open(extension_relation_oid("compaction_state"), NoLock);
+	obs->total = numeric_to_count(column_value(row, rel, "total_compactions", &isnull));
+	obs->task_id = nullable_text_column(row, rel, "in_flight_task_id");
+	obs->boundary_message_id = nullable_text_column(row, rel, "in_flight_boundary_message_id");
+	table_close(rel, NoLock);
+}
+
+/*
+ * Open the observation of thread_id for one snapshot: from what this
+ * transaction already holds, or by locking and reading the thread's row.
+ */
+void
+observation_open(ThreadObservation *obs, const text *thread_id)
+{
+	HeldObservation *held;
+	bool		found;
+
+	memset(obs, 0, sizeof(*obs));
+	obs->thread_id = thread_id;
+	obs->thread_key = sha256_key(thread_id);
+	held = tx_cache_lookup(&held_observations, VARDATA(obs->thread_key), false, &found);
+	if (found)
+	{
+		obs->row_exists = true;
+		obs->total = held->total;
+		obs->task_id = held->task_id ? pstrdup(held->task_id) : NULL;
+		obs->boundary_message_id =
+			held->boundary_message_id ? pstrdup(held->boundary_message_id) : NULL;
+		obs->known = held->known;
+		return;
+	}
+	lock_state_row(obs);
+}
+
+/* ---------------------------------------------------------- fingerprints */
+
+/* Is digest recorded for the thread in compaction_fingerprints? */
+static bool
+stored_fingerprint(ThreadObservation *obs, const uint8 *digest)
+{
+	bytea	   *value = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	StateKey	key[2];
+	bool		stored;
+
+	SET_VARSIZE(value, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	memcpy(VARDATA(value), digest, PG_SHA256_DIGEST_LENGTH);
+	key[0].equal_proc = F_BYTEAEQ;
+	key[0].value = PointerGetDatum(obs->thread_key);
+	key[1].equal_proc = F_BYTEAEQ;
+	key[1].value = PointerGetDatum(value);
+	stored = state_row_exists("compaction_fingerprints", "compaction_fingerprints_pkey",
+							  key, 2);
+	pfree(value);
+	return stored;
+}
+
+/*
+ * Record digest for the thread; true when it was new (the fact is to be
+ * announced).  The row lock keeps every other writer of the thread out, so
+ * what the index holds is all that was ever recorded.
+ */
+bool
+observation_record(ThreadObservation *obs, const uint8 digest[PG_SHA256_DIGEST_LENGTH])
+{
+	bool		found;
+
+	if (obs->known != NULL && hash_search(obs->known, digest, HASH_FIND, NULL) != NULL)
+		return false;
+	found = !obs->stored_void && stored_fingerprint(obs, digest);
+	hash_search(known_digests(obs), digest, HASH_ENTER, NULL);
+	if (found)
+		return false;
+
+	if (obs->npending == obs->pending_capacity)
+	{
+		obs->pending_capacity = Max(8, obs->pending_capacity * 2);
+		obs->pending = obs->pending ?
+			repalloc(obs->pending, sizeof(Datum) * obs->pending_capacity) :
+			palloc(sizeof(Datum) * obs->pending_capacity);
+	}
+	{
+		bytea	   *value = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+		SET_VARSIZE(value, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+		memcpy(VARDATA(value), digest, PG_SHA256_DIGEST_LENGTH);
+		obs->pending[obs->npending++] = PointerGetDatum(value);
+	}
+	return true;
+}
+
+/* Step 1 "reset after clear": every fingerprint of the thread is forgotten. */
+void
+observation_forget_all(ThreadObservation *obs)
+{
+	obs->stored_void = true;
+	obs->npending = 0;
+	if (obs->known != NULL)
+	{
+		HASH_SEQ_STATUS status;
+		void	   *entry;
+
+		hash_seq_init(&status, obs->known);
+		while ((entry = hash_seq_search(&status)) != NULL)
+			hash_search(obs->known, entry, HASH_REMOVE, NULL);
+	}
+}
+
+/* ------------------------------------------------------------- closing */
+
+static void
+state_row_values(ThreadObservation *obs, Datum *args, char *nulls)
+{
+	args[0] = PointerGetDatum(obs->thread_key);
+	args[1] = PointerGetDatum(obs->thread_id);
+	args[2] = count_to_numeric(obs->total);
+	args[3] = obs->task_id ? CStringGetTextDatum(obs->task_id) : (Datum) 0;
+	args[4] = obs->boundary_message_id ? CStringGetTextDatum(obs->boundary_message_id) : (Datum) 0;
+	memset(nulls, ' ', 5);
+	if (obs->task_id == NULL)
+		nulls[3] = 'n';
+	if (obs->boundary_message_id == NULL)
+		nulls[4] = 'n';
+}
+
+static void
+write_fingerprints(ThreadObservation *obs)
+{
+	Datum		args[2];
+
+	args[0] = PointerGetDatum(obs->thread_key);
+	/* a reset, or a new row (fingerprints left by a TRUNCATE of the state alone) */
+	if (obs->stored_void)
+		state_exec(&forget_fingerprints_plan, args, NULL);
+	if (obs->npending > 0)
+	{
+		args[1] = PointerGetDatum(construct_array(obs->pending, obs->npending, BYTEAOID,
+												  -1, false, TYPALIGN_INT));
+		state_exec(&insert_fingerprints_plan, args, NULL);
+	}
+}
+
+/* Keep what this transaction now holds of the thread. */
+static void
+hold(ThreadObservation *obs)
+{
+	bool		found;
+	HeldObservation *held = tx_cache_lookup(&held_observations, VARDATA(obs->thread_key),
+											true, &found);
+
+	if (held->task_id)
+		pfree(held->task_id);
+	if (held->boundary_message_id)
+		pfree(held->boundary_message_id);
+	held->total = obs->total;
+	held->task_id = copy_in(TopTransactionContext, obs->task_id);
+	held->boundary_message_id = copy_in(TopTransactionContext, obs->boundary_message_id);
+	held->known = obs->known;
+}
+
+/*
+ * Write what the snapshot changed.  Returns false when the thread had no
+ * row and another transaction created it meanwhile: the caller discards
+ * what it derived and applies the snapshot again (observation_open then
+ * locks that row).
+ */
+bool
+observation_close(ThreadObservation *obs)
+{
+	Datum		args[5];
+	char		nulls[5];
+	StateAccess access;
+	bool		changed = obs->state_changed || obs->npending > 0 ||
+		(obs->stored_void && obs->row_exists);
+
+	if (!changed)
+	{
+		/* nothing to write; a thread without a row stays without one */
+		if (obs->row_exists)
+			hold(obs);
+		return true;
+	}
+	state_access_begin(&access);
+	state_row_values(obs, args, nulls);
+	if (!obs->row_exists)
+	{
+		if (state_exec(&create_state_plan, args, nulls) == 0)
+		{
+			/* a snapshot older than that row can never lock it */
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			state_access_end(&access);
+			return false;
+		}
+	}
+	else if (obs->state_changed)
+		state_exec(&save_state_plan, args, nulls);
+	write_fingerprints(obs);
+	state_access_end(&access);
+	/* later lookups of this transaction must see these rows */
+	CommandCounterIncrement();
+	obs->row_exists = true;
+	obs->stored_void = false;
+	obs->npending = 0;
+	known_digests(obs);
+	hold(obs);
+	return true;
+}
