@@ -42,9 +42,13 @@ for tap_log in "$work"/tmp_check/log/*; do
     [ "$status" -ne 0 ] && [ -f "$tap_log" ] && { log "$tap_log"; tail -n 50 "$tap_log"; }
 done
 
+# Passed: "test NAME ... ok" (pg_regress, isolation, exported symbols) and
+# "FILE.pl .. ok" (prove).  Failed: "... FAILED", and one line per failing
+# TAP file in prove's Test Summary Report ("FILE.pl (Wstat: ..."): prove
+# prints "Dubious" on a line of its own when the test wrote to stderr.
 [ "$exports" = ok ] || status=1
 passed=$(grep -Ec '\.\.\. ok|\.pl \.\. ok$' "$DS_PGDIR/check.log" || true)
-failed=$(grep -Ec '\.\.\. FAILED|\.pl \.\. (Dubious|Failed)|^not ok' "$DS_PGDIR/check.log" || true)
+failed=$(grep -Ec '\.\.\. FAILED|^[^ ]+\.pl +\(Wstat: |^not ok' "$DS_PGDIR/check.log" || true)
 [ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
 echo "durable_sink: $passed passed, $failed failed"
 exit "$status"
