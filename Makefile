@@ -29,9 +29,23 @@ PROVE_TESTS = test/t/*.pl
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server)
 PG_CFLAGS   = -Wall -Wextra $(EXTRA_CFLAGS)
 
+# Export only the SQL entry points (durable_sink_*, their pg_finfo_ records),
+# Pg_magic_func and _PG_init: PostgreSQL 15 loads libraries with RTLD_GLOBAL,
+# so generic helper names (sha256_hex, text_trim, ...) could collide with
+# another extension's.  A version script, because PG15's PGDLLEXPORT has no
+# visibility attribute on Linux: -fvisibility=hidden would hide the entry
+# points too.  SHLIB_LINK is what reaches MODULE_big's link line
+# (Makefile.shlib: $(LINK.shared) -o $@ $(OBJS) $(LDFLAGS) $(LDFLAGS_SL)
+# $(SHLIB_LINK)).  test/check_exports.sh (run by scripts/test.sh) checks it.
+EXPORTS_MAP = src/exports.map
+SHLIB_LINK  = -Wl,--version-script=$(srcdir)/$(EXPORTS_MAP)
+
 PG_CONFIG  ?= pg_config
 PGXS       := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS tracks no header dependencies: rebuild every object when a header changes.
 $(OBJS): $(wildcard src/*.h)
+
+# Relink when the export list changes.
+$(shlib): $(EXPORTS_MAP)
