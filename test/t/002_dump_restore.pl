@@ -25,6 +25,8 @@ INSERT INTO raw_events (thread_id, run_id, event) VALUES
 SELECT count(*) FROM durable_sink.emit('{"event_type":"run_finish","thread_id":"t1","run_id":"r1","termination":{"type":"suspended"}}', 't1', 'r1');
 SELECT count(*) FROM durable_sink.append(ROW('domain_event', 'MailboxQueued', '[{"scope_type":"thread","thread_id":"t1"}]',
   NULL, NULL, '{"m":1}', NULL, NULL, 'mailbox', 'audit', 1)::durable_sink.canonical_event_draft, 'w', 'k');
+-- a frame with the event body, too large for NOTIFY: stored in live_frames
+SET durable_sink.announce_events = on;
 SELECT count(*) FROM durable_sink.emit(jsonb_build_object('event_type', 'text_delta', 'delta', repeat('x', 9000)), 't1', 'r1');
 });
 
