@@ -161,32 +161,6 @@ enum
 	EMIT_CORRELATION_ID, EMIT_RESUMED, EMIT_ANNOUNCE
 };
 
-typedef struct EmitCache
-{
-	DraftTupleBuilder *builder;
-	TupleDesc	result_desc;
-} EmitCache;
-
-static EmitCache *
-emit_cache(FunctionCallInfo fcinfo)
-{
-	EmitCache  *cache = fcinfo->flinfo->fn_extra;
-	MemoryContext old;
-	TupleDesc	desc;
-
-	if (cache != NULL)
-		return cache;
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	cache = palloc0(sizeof(EmitCache));
-	cache->builder = draft_builder_create(fcinfo->flinfo->fn_mcxt);
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "durable_sink: emit must return durable_sink.events");
-	cache->result_desc = BlessTupleDesc(CreateTupleDescCopy(desc));
-	MemoryContextSwitchTo(old);
-	fcinfo->flinfo->fn_extra = cache;
-	return cache;
-}
-
 static bool
 required_flag(FunctionCallInfo fcinfo, int argno, const char *name)
 {
@@ -218,6 +192,7 @@ stored_event_ids(Tuplestorestate *rows, TupleDesc desc, int count)
 
 		if (!tuplestore_gettupleslot(rows, true, false, slot))
 			elog(ERROR, "durable_sink: appended event %d of %d not returned", i + 1, count);
+		/* event_id is the first column of durable_sink.events */
 		ids[i] = DatumGetInt64(slot_getattr(slot, 1, &isnull));
 	}
 	tuplestore_select_read_pointer(rows, 0);
@@ -288,7 +263,7 @@ announce_emitted(const NormalizeInput *input, const StoreBatch *stored,
 Datum
 durable_sink_emit(PG_FUNCTION_ARGS)
 {
-	EmitCache  *cache;
+	DraftTupleBuilder *builder;
 	NormalizeInput input;
 	Durability	mode;
 	bool		announce;
@@ -298,28 +273,27 @@ durable_sink_emit(PG_FUNCTION_ARGS)
 	Tuplestorestate *rows;
 	int64	   *event_ids = NULL;
 
-	rows = materialize_begin(fcinfo, true);
-	cache = emit_cache(fcinfo);
+	rows = materialized_rows(fcinfo);
+	builder = draft_builder_get(fcinfo);
 	if (PG_ARGISNULL(EMIT_MODE))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("mode must not be null")));
-	mode = draft_durability_of(cache->builder, PG_GETARG_DATUM(EMIT_MODE));
+	mode = draft_durability_of(builder, PG_GETARG_DATUM(EMIT_MODE));
 	announce = required_flag(fcinfo, EMIT_ANNOUNCE, "announce");
 	normalize_input_from_arguments(fcinfo, EMIT_CORRELATION_ID, EMIT_RESUMED, &input);
 
 	store_batch_init(&batch);
-	if (sink_capture(&input, mode, cache->builder, false, &batch, &rejection))
+	if (sink_capture(&input, mode, builder, false, &batch, &rejection))
 	{
 		store_append(batch.rows, batch.count, NULL, rows);
 		if (announce)
-			event_ids = stored_event_ids(rows, cache->result_desc, batch.count);
+			event_ids = stored_event_ids(rows, ((ReturnSetInfo *) fcinfo->resultinfo)->setDesc,
+										 batch.count);
 	}
 	else
 		sink_record_failure(&input, &source, rejection, true);
 	if (announce)
 		announce_emitted(&input, &batch, event_ids, rejection);
-
-	materialize_end(fcinfo, rows);
 	return (Datum) 0;
 }
