@@ -194,8 +194,7 @@ typedef struct NormalizeInput
 } NormalizeInput;
 
 /* normalize.c: the pipeline every entry point shares */
-extern struct Tuplestorestate *materialize_begin(FunctionCallInfo fcinfo, bool random_access);
-extern void materialize_end(FunctionCallInfo fcinfo, struct Tuplestorestate *rows);
+extern struct Tuplestorestate *materialized_rows(FunctionCallInfo fcinfo);
 extern void normalize_input_from_arguments(FunctionCallInfo fcinfo, int correlation_arg,
 										   int resumed_arg, NormalizeInput *input);
 extern void normalize_prepare(const NormalizeInput *input, NormalizeContext *ctx,

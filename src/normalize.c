@@ -182,43 +182,31 @@ durable_sink_normalize(PG_FUNCTION_ARGS)
 }
 
 /*
- * The tuplestore a set-returning function fills in materialize mode, in
- * per-query memory (checks that the caller accepts that mode).
- * random_access: the function reads its own rows back.
+ * Materialize mode for a set-returning function (normalize_many, emit):
+ * InitMaterializedSRF puts a fresh tuplestore and row descriptor, both in
+ * per-query memory, into the ReturnSetInfo; returns the tuplestore to fill.
+ *
+ * MAT_SRF_USE_EXPECTED_DESC copies the row type the executor expects
+ * instead of looking the function's result type up on every call (a LATERAL
+ * scan calls once per outer row).  The executor frees that non-refcounted
+ * setDesc after each call, and the tuplestore once read (select list) or at
+ * the next rescan (FROM, LATERAL): nothing accumulates per call.  setDesc
+ * must therefore never be a cached descriptor such as the draft builder's,
+ * which lives in fn_extra for the whole query; the rows are formed with the
+ * builder's descriptor, which has the same layout.  No MAT_SRF_BLESS: both
+ * result types are named composites, which need no typmod.
+ *
+ * The store allows random access only when the executor asks for it.  The
+ * functions fill it and never read it back, except emit, which reads its
+ * rows forward once through a read pointer of its own (see sink.c): the
+ * executor reads from the active read pointer wherever it is left, and a
+ * select-list call does not rewind it.
  */
 Tuplestorestate *
-materialize_begin(FunctionCallInfo fcinfo, bool random_access)
+materialized_rows(FunctionCallInfo fcinfo)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext old;
-	Tuplestorestate *rows;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		(rsinfo->allowedModes & SFRM_Materialize) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	rows = tuplestore_begin_heap(random_access ||
-								 (rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
-								 false, work_mem);
-	MemoryContextSwitchTo(old);
-	return rows;
-}
-
-/* Hand the rows to the executor. */
-void
-materialize_end(FunctionCallInfo fcinfo, Tuplestorestate *rows)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = rows;
-	/*
-	 * No setDesc: the result type is known to the executor, which frees a
-	 * non-refcounted setDesc after each call -- it must not be our cache.
-	 */
-	rsinfo->setDesc = NULL;
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	return ((ReturnSetInfo *) fcinfo->resultinfo)->setResult;
 }
 
 /* durable_sink.normalize_many(...) → SETOF canonical_event_draft */
@@ -233,7 +221,7 @@ durable_sink_normalize_many(PG_FUNCTION_ARGS)
 	bool		nulls[DRAFT_NATTS];
 	int			i;
 
-	rows = materialize_begin(fcinfo, false);
+	rows = materialized_rows(fcinfo);
 	builder = draft_builder_get(fcinfo);
 	normalize_event(fcinfo, true, &ctx, &drafts);
 	for (i = 0; i < drafts.count; i++)
@@ -241,6 +229,5 @@ durable_sink_normalize_many(PG_FUNCTION_ARGS)
 		draft_to_values(builder, &ctx, &drafts.items[i], values, nulls);
 		tuplestore_putvalues(rows, builder->tupdesc, values, nulls);
 	}
-	materialize_end(fcinfo, rows);
 	return (Datum) 0;
 }

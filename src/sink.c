@@ -161,32 +161,6 @@ enum
 	EMIT_CORRELATION_ID, EMIT_RESUMED, EMIT_ANNOUNCE
 };
 
-typedef struct EmitCache
-{
-	DraftTupleBuilder *builder;
-	TupleDesc	result_desc;
-} EmitCache;
-
-static EmitCache *
-emit_cache(FunctionCallInfo fcinfo)
-{
-	EmitCache  *cache = fcinfo->flinfo->fn_extra;
-	MemoryContext old;
-	TupleDesc	desc;
-
-	if (cache != NULL)
-		return cache;
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	cache = palloc0(sizeof(EmitCache));
-	cache->builder = draft_builder_create(fcinfo->flinfo->fn_mcxt);
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "durable_sink: emit must return durable_sink.events");
-	cache->result_desc = BlessTupleDesc(CreateTupleDescCopy(desc));
-	MemoryContextSwitchTo(old);
-	fcinfo->flinfo->fn_extra = cache;
-	return cache;
-}
-
 static bool
 required_flag(FunctionCallInfo fcinfo, int argno, const char *name)
 {
@@ -197,14 +171,45 @@ required_flag(FunctionCallInfo fcinfo, int argno, const char *name)
 	return PG_GETARG_BOOL(argno);
 }
 
-/* The live frame of one emitted event. */
+/*
+ * The event_id of each row store_append put into rows, in order.  Read
+ * through a read pointer of our own: the executor reads the result from the
+ * store's active read pointer wherever it is left, and only a call in FROM
+ * rewinds it first, so that pointer must stay at the start.
+ */
+static int64 *
+stored_event_ids(Tuplestorestate *rows, TupleDesc desc, int count)
+{
+	int64	   *ids = palloc(sizeof(int64) * count);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	int			own_pointer = tuplestore_alloc_read_pointer(rows, 0);
+	int			i;
+
+	tuplestore_select_read_pointer(rows, own_pointer);
+	for (i = 0; i < count; i++)
+	{
+		bool		isnull;
+
+		if (!tuplestore_gettupleslot(rows, true, false, slot))
+			elog(ERROR, "durable_sink: appended event %d of %d not returned", i + 1, count);
+		/* event_id is the first column of durable_sink.events */
+		ids[i] = DatumGetInt64(slot_getattr(slot, 1, &isnull));
+	}
+	tuplestore_select_read_pointer(rows, 0);
+	ExecDropSingleTupleTableSlot(slot);
+	return ids;
+}
+
+/*
+ * The live frame of one emitted event; the stored list from the appended
+ * batch (kinds, seqs) and the event ids.
+ */
 static void
 announce_emitted(const NormalizeInput *input, const StoreBatch *stored,
-				 Tuplestorestate *rows, TupleDesc desc, const ErrorData *rejection)
+				 const int64 *event_ids, const ErrorData *rejection)
 {
 	StringInfoData frame;
 	StringInfoData list;
-	TupleTableSlot *slot;
 	int			i;
 
 	frame_begin(&frame, "emit");
@@ -230,26 +235,21 @@ announce_emitted(const NormalizeInput *input, const StoreBatch *stored,
 		/* what was appended: event ids, kinds and per-scope seqs */
 		initStringInfo(&list);
 		appendStringInfoChar(&list, '[');
-		slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-		tuplestore_rescan(rows);
-		for (i = 0; tuplestore_gettupleslot(rows, true, false, slot); i++)
+		for (i = 0; i < stored->count; i++)
 		{
+			const StoreRow *row = &stored->rows[i];
 			StringInfoData item;
-			bool		isnull;
 
 			initStringInfo(&item);
-			frame_add_int64(&item, "event_id",
-							DatumGetInt64(slot_getattr(slot, 1, &isnull)));
-			frame_add_text(&item, "event_kind",
-						   DatumGetTextPP(slot_getattr(slot, 3, &isnull)));
-			if (stored->rows[i].thread_seq > 0)
-				frame_add_int64(&item, "thread_seq", stored->rows[i].thread_seq);
-			if (stored->rows[i].run_seq > 0)
-				frame_add_int64(&item, "run_seq", stored->rows[i].run_seq);
+			frame_add_int64(&item, "event_id", event_ids[i]);
+			frame_add_text(&item, "event_kind", DatumGetTextPP(row->values[COL_EVENT_KIND]));
+			if (row->thread_seq > 0)
+				frame_add_int64(&item, "thread_seq", row->thread_seq);
+			if (row->run_seq > 0)
+				frame_add_int64(&item, "run_seq", row->run_seq);
 			frame_close(&item);
 			appendStringInfo(&list, "%s%s", i ? "," : "", item.data);
 		}
-		ExecDropSingleTupleTableSlot(slot);
 		appendStringInfoChar(&list, ']');
 		frame_add_raw(&frame, "stored", list.data);
 	}
@@ -263,7 +263,7 @@ announce_emitted(const NormalizeInput *input, const StoreBatch *stored,
 Datum
 durable_sink_emit(PG_FUNCTION_ARGS)
 {
-	EmitCache  *cache;
+	DraftTupleBuilder *builder;
 	NormalizeInput input;
 	Durability	mode;
 	bool		announce;
@@ -271,25 +271,29 @@ durable_sink_emit(PG_FUNCTION_ARGS)
 	ErrorData  *rejection;
 	CaptureSource source = {"emit", NULL};
 	Tuplestorestate *rows;
+	int64	   *event_ids = NULL;
 
-	rows = materialize_begin(fcinfo, true);
-	cache = emit_cache(fcinfo);
+	rows = materialized_rows(fcinfo);
+	builder = draft_builder_get(fcinfo);
 	if (PG_ARGISNULL(EMIT_MODE))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("mode must not be null")));
-	mode = draft_durability_of(cache->builder, PG_GETARG_DATUM(EMIT_MODE));
+	mode = draft_durability_of(builder, PG_GETARG_DATUM(EMIT_MODE));
 	announce = required_flag(fcinfo, EMIT_ANNOUNCE, "announce");
 	normalize_input_from_arguments(fcinfo, EMIT_CORRELATION_ID, EMIT_RESUMED, &input);
 
 	store_batch_init(&batch);
-	if (sink_capture(&input, mode, cache->builder, false, &batch, &rejection))
+	if (sink_capture(&input, mode, builder, false, &batch, &rejection))
+	{
 		store_append(batch.rows, batch.count, NULL, rows);
+		if (announce)
+			event_ids = stored_event_ids(rows, ((ReturnSetInfo *) fcinfo->resultinfo)->setDesc,
+										 batch.count);
+	}
 	else
 		sink_record_failure(&input, &source, rejection, true);
 	if (announce)
-		announce_emitted(&input, &batch, rows, cache->result_desc, rejection);
-
-	materialize_end(fcinfo, rows);
+		announce_emitted(&input, &batch, event_ids, rejection);
 	return (Datum) 0;
 }
