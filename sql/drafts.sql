@@ -1,4 +1,4 @@
--- SPEC §4: draft validity rules, through durable_sink.validate_draft.
+-- Contract §4: draft validity rules, through durable_sink.validate_draft.
 \pset null '(null)'
 
 CREATE FUNCTION pg_temp.check(scopes jsonb, kind text DEFAULT 'MailboxMessageQueued',

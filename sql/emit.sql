@@ -13,7 +13,7 @@ RETURNS text LANGUAGE sql AS $$
                              ORDER BY event_id), '(nothing stored)')
   FROM durable_sink.emit(event, thread, run, 'srv', mode, 'corr-e', resumed, false) $$;
 
--- Each mode keeps what should_persist says (SPEC §10).
+-- Each mode keeps what should_persist says (contract §10).
 SELECT pg_temp.emitted('{"event_type":"run_start","thread_id":"te","run_id":"re"}') AS run_start;
 SELECT m.mode, pg_temp.emitted('{"event_type":"text_delta","delta":"x"}', m.mode) AS text_delta
 FROM unnest(enum_range(NULL::durable_sink.durability)) AS m(mode);

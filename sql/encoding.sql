@@ -1,4 +1,4 @@
--- Blank/trim (SPEC §2) in a database whose encoding is not UTF-8: the
+-- Blank/trim (contract §2) in a database whose encoding is not UTF-8: the
 -- Unicode White_Space set still applies, and empty strings stay empty.
 SELECT current_database() AS regress_db \gset
 CREATE DATABASE regress_ds_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;

@@ -1,4 +1,4 @@
--- SPEC §4/§5/§10: the mapping of every event type to its canonical draft.
+-- Contract §4/§5/§10: the mapping of every event type to its canonical draft.
 \pset null '(null)'
 
 -- One valid event of each of the 22 types.  Context: thread t1, run r1.
@@ -88,7 +88,7 @@ LATERAL durable_sink.normalize_many(
                                        ELSE jsonb_build_object('metadata', t.metadata::jsonb) END),
   't1', 'r1') d;
 
--- SPEC §10: should_persist for every mode and fidelity; STRICT.
+-- Contract §10: should_persist for every mode and fidelity; STRICT.
 SELECT m.mode, f.fidelity, durable_sink.should_persist(m.mode, f.fidelity)
 FROM unnest(enum_range(NULL::durable_sink.durability)) AS m(mode),
      unnest(enum_range(NULL::durable_sink.fidelity_class)) AS f(fidelity)

@@ -1,4 +1,4 @@
--- SPEC §7: the ToolPermissionRequested companion fact.
+-- Contract §7: the ToolPermissionRequested companion fact.
 \pset null '(null)'
 
 CREATE FUNCTION pg_temp.done(outcome text, result jsonb)

@@ -1,4 +1,4 @@
--- SPEC §6: per-run lifecycle state.
+-- Contract §6: per-run lifecycle state.
 \pset null '(null)'
 
 CREATE FUNCTION pg_temp.start(run text, resumed boolean DEFAULT false, ctx_run text DEFAULT 'ctx-run')

@@ -50,7 +50,7 @@ SELECT pg_temp.try_append(pg_temp.draft(:'t1r1')) AS rolled_back;
 ROLLBACK;
 SELECT pg_temp.try_append(pg_temp.draft(:'t1r1')) AS after_rollback;
 
--- Invalid drafts are rejected and append nothing (SPEC §4, §9).
+-- Invalid drafts are rejected and append nothing (contract §4, §9).
 SELECT pg_temp.try_append(pg_temp.draft('[]')) AS empty_scopes;
 SELECT pg_temp.try_append(pg_temp.draft(:'t1', kind => '  ')) AS blank_kind;
 SELECT pg_temp.try_append(pg_temp.draft(:'t1', origin => '')) AS blank_origin;

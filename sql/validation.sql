@@ -89,7 +89,7 @@ SELECT label, pg_temp.try(ev::jsonb) FROM (VALUES
   ('metadata null',              '{"event_type":"tool_call_done","id":"c","message_id":"m","outcome":"failed","result":{"tool_name":"x","status":"error","data":1,"metadata":null,"message":null,"suspension":null}}')
 ) AS t(label, ev);
 
--- SPEC §2 integers: no fractional digits, 0 .. 2^64-1.
+-- Contract §2 integers: no fractional digits, 0 .. 2^64-1.
 SELECT d AS duration_ms,
        pg_temp.try(('{"event_type":"inference_complete","model":"m","duration_ms":' || d || '}')::jsonb)
 FROM unnest(ARRAY['0', '5', '1e2', '1.0e1', '18446744073709551615', '2.0', '-1', '1.5',

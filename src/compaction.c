@@ -45,7 +45,7 @@ typedef struct Observation
 
 /* ---------------------------------------------------------------- helpers */
 
-/* SPEC §8 text(x, k): trimmed non-blank string member, else NULL. */
+/* contract §8 text(x, k): trimmed non-blank string member, else NULL. */
 static char *
 member_text(JsonbContainer *x, const char *key)
 {
@@ -59,7 +59,7 @@ member_text(JsonbContainer *x, const char *key)
 	return len > 0 ? pnstrdup(start, len) : NULL;
 }
 
-/* SPEC §8 count(x, k): integer member (SPEC §2 sense). */
+/* contract §8 count(x, k): integer member (contract §2 sense). */
 static bool
 member_count(JsonbContainer *x, const char *key, uint64 *count)
 {
@@ -97,7 +97,7 @@ in_flight_equal(const InFlight *a, const InFlight *b)
 		strings_equal(a->boundary_message_id, b->boundary_message_id);
 }
 
-/* SPEC §8 in_flight(S). */
+/* contract §8 in_flight(S). */
 static InFlight
 snapshot_in_flight(JsonbContainer *s)
 {

@@ -1,6 +1,6 @@
 /*
  * draft.c
- *     SPEC §3 (context validation) and §4 (the canonical event draft): the
+ *     contract §3 (context validation) and §4 (the canonical event draft): the
  *     rules a draft must satisfy, and turning drafts into
  *     durable_sink.canonical_event_draft tuples.
  */
@@ -94,7 +94,7 @@ text_datum_is_blank(const text *t)
 	return text_is_blank(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 }
 
-/* SPEC §3: thread_id, run_id and origin must not be blank. */
+/* contract §3: thread_id, run_id and origin must not be blank. */
 void
 context_validate(const NormalizeContext *ctx)
 {
@@ -210,7 +210,7 @@ push_scope(JsonbParseState **state, const char *scope_type, const char *id_key,
 	pushJsonbValue(state, WJB_END_OBJECT, NULL);
 }
 
-/* SPEC §4 scopes: thread scope first, then the run scope if any. */
+/* contract §4 scopes: thread scope first, then the run scope if any. */
 static Datum
 build_scopes(const text *thread_id, const text *run_id)
 {
@@ -300,7 +300,7 @@ draft_to_values(DraftTupleBuilder *b, const NormalizeContext *ctx,
 }
 
 /* ------------------------------------------------------------------------
- * durable_sink.validate_draft(draft): SPEC §4 rules on a draft built by a
+ * durable_sink.validate_draft(draft): contract §4 rules on a draft built by a
  * writer other than the normalizer.
  * ------------------------------------------------------------------------
  */
@@ -351,7 +351,7 @@ check_scope(JsonbValue *scope, int index, ScopeSeen *thread, ScopeSeen *run)
 
 	if (id_key[0] == 't' && run->seen && !thread->seen)
 		invalid_draft(psprintf("scope %d: the thread scope must come first", index),
-					  "SPEC: scopes are an array of scope objects, thread scope first.");
+					  "Contract §4: scopes are an array of scope objects, the thread scope first.");
 	seen = (id_key[0] == 't') ? thread : run;
 	if (seen->seen)
 	{
@@ -400,7 +400,7 @@ require_not_blank(Datum *values, int col, const char *name)
 }
 
 /*
- * SPEC §4 rules on the column values of a draft; fills thread_id and run_id
+ * contract §4 rules on the column values of a draft; fills thread_id and run_id
  * from the scopes.  Raises 22004 for a missing value, 22023 otherwise.
  */
 void

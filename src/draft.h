@@ -1,6 +1,6 @@
 /*
  * draft.h
- *     Building canonical_event_draft tuples (SPEC §4).
+ *     Building canonical_event_draft tuples (contract §4).
  */
 #ifndef DURABLE_SINK_DRAFT_H
 #define DURABLE_SINK_DRAFT_H
@@ -13,7 +13,7 @@
 
 #define DRAFT_NATTS 11
 
-/* Column numbers of canonical_event_draft (SPEC §4 order). */
+/* Column numbers of canonical_event_draft (contract §4 order). */
 enum
 {
 	COL_FIDELITY, COL_EVENT_KIND, COL_SCOPES, COL_THREAD_ID, COL_RUN_ID,

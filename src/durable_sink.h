@@ -2,15 +2,25 @@
  * durable_sink.h
  *     Types shared by the modules of the durable_sink extension.
  *
- * Module map (one SPEC concern per file):
- *   text_util.c      blank/trim (Unicode White_Space), counts, SHA-256
- *   event_validate.c SPEC §2   wire-format validation of agent events
- *   draft.c          SPEC §3/§4 context and draft validation, draft tuples
- *   event_mapping.c  SPEC §5/§7 mapping of one event, permission companion
- *   run_state.c      SPEC §6   per-run lifecycle state
- *   compaction.c     SPEC §8   context-compaction observation and facts
- *   state_access.c   saved SPI plans run as the extension owner
- *   normalize.c      SPEC §9/§11 SQL entry points normalize / normalize_many
+ * Module map (one concern per file; §N is a section of docs/CONTRACT.md):
+ *   module.c             _PG_init, the durable_sink.announce_events setting
+ *   text_util.c          blank/trim (Unicode White_Space), counts, SHA-256,
+ *                        jsonb member helpers
+ *   event_validate.c     §2   wire-format validation of agent events
+ *   draft.c              §3/§4 context and draft validation, draft tuples,
+ *                        enum labels (fidelity, visibility, durability)
+ *   event_mapping.c      §5/§7 mapping of one event, permission companion
+ *   run_state.c          §6   per-run lifecycle state
+ *   compaction.c         §8   the compaction rules: steps, fingerprints, facts
+ *   compaction_state.c   §8   the per-thread observation: locking, storage
+ *   normalize.c          §9/§11 normalize / normalize_many, argument rules
+ *   state_access.c       saved SPI plans run as the extension owner, row
+ *                        locks without SPI, per-transaction caches
+ *   store.c              §12/§13 event store, per-scope seqs, append
+ *   sink.c               §14/§16 emit, capture failures
+ *   capture.c            §15  capture triggers and their CREATE TRIGGER check
+ *   announce.c           §17  live frames (NOTIFY, by-reference frames)
+ *   exports.map          the only symbols durable_sink.so exports
  */
 #ifndef DURABLE_SINK_H
 #define DURABLE_SINK_H
@@ -20,7 +30,7 @@
 #include "fmgr.h"
 #include "utils/jsonb.h"
 
-/* SPEC §4 fidelity classes, in enum declaration order. */
+/* Contract §4 fidelity classes, in enum declaration order. */
 typedef enum FidelityClass
 {
 	FIDELITY_OBSERVED,
@@ -30,7 +40,7 @@ typedef enum FidelityClass
 	FIDELITY_COUNT
 } FidelityClass;
 
-/* SPEC §4 visibilities, in enum declaration order. */
+/* Contract §4 visibilities, in enum declaration order. */
 typedef enum Visibility
 {
 	VISIBILITY_PUBLIC,
@@ -40,7 +50,7 @@ typedef enum Visibility
 	VISIBILITY_COUNT
 } Visibility;
 
-/* SPEC §10 durability modes, in enum declaration order. */
+/* Contract §10 durability modes, in enum declaration order. */
 typedef enum Durability
 {
 	DURABILITY_DISABLED,
@@ -49,7 +59,7 @@ typedef enum Durability
 	DURABILITY_COUNT
 } Durability;
 
-/* SPEC §10 should_persist. */
+/* Contract §10 should_persist. */
 static inline bool
 durability_keeps(Durability mode, FidelityClass fidelity)
 {
@@ -57,7 +67,7 @@ durability_keeps(Durability mode, FidelityClass fidelity)
 		(mode == DURABILITY_COMPACTED && fidelity != FIDELITY_OBSERVED);
 }
 
-/* SPEC §2 event types. */
+/* Contract §2 event types. */
 typedef enum AgentEventType
 {
 	AET_RUN_START,
@@ -85,7 +95,7 @@ typedef enum AgentEventType
 	AET_COUNT
 } AgentEventType;
 
-/* Every canonical event kind the normalizer produces (SPEC §5, §7, §8). */
+/* Every canonical event kind the normalizer produces (contract §5, §7, §8). */
 typedef enum CanonicalKind
 {
 	CK_RUN_STARTED,
@@ -129,7 +139,7 @@ typedef enum CanonicalKind
 
 extern const char *const canonical_kind_names[CK_COUNT];
 
-/* SPEC §3: the stream an event came from. */
+/* Contract §3: the stream an event came from. */
 typedef struct NormalizeContext
 {
 	text	   *thread_id;
@@ -140,7 +150,7 @@ typedef struct NormalizeContext
 } NormalizeContext;
 
 /*
- * One canonical event draft (SPEC §4) before it becomes a tuple.  origin,
+ * One canonical event draft (contract §4) before it becomes a tuple.  origin,
  * causation_id (NULL) and schema_version (1) are the same for every draft of
  * one call and live in the NormalizeContext / the tuple builder.
  */

@@ -1,6 +1,6 @@
 /*
  * event_mapping.c
- *     SPEC §5: the canonical draft of one validated agent event, and SPEC §7:
+ *     contract §5: the canonical draft of one validated agent event, and contract §7:
  *     the ToolPermissionRequested companion of a suspended tool call.
  *
  * Only run_start and run_finish reach the state tables (run_state.c); every
@@ -63,7 +63,7 @@ fill_public_draft(CanonicalDraft *draft, const AgentEvent *event,
 	draft->visibility = VISIBILITY_PUBLIC;
 }
 
-/* run_finish: kind by termination.type (SPEC §5). */
+/* run_finish: kind by termination.type (contract §5). */
 static CanonicalKind
 run_finish_kind(JsonbContainer *root)
 {
@@ -115,7 +115,7 @@ map_run_lifecycle(const AgentEvent *event, const NormalizeContext *ctx,
 	return true;
 }
 
-/* tool_call_done: SPEC §5 outcome/metadata rules. */
+/* tool_call_done: contract §5 outcome/metadata rules. */
 static void
 tool_call_done_kind(JsonbContainer *root, CanonicalKind *kind, FidelityClass *fidelity)
 {
@@ -146,7 +146,7 @@ tool_call_done_kind(JsonbContainer *root, CanonicalKind *kind, FidelityClass *fi
 }
 
 /*
- * SPEC §5: fill draft for event.  Returns false when the event is
+ * contract §5: fill draft for event.  Returns false when the event is
  * intentionally not represented (a repeated run_finish).
  */
 bool
@@ -173,7 +173,7 @@ event_map(const AgentEvent *event, const NormalizeContext *ctx, CanonicalDraft *
 }
 
 /*
- * SPEC §7: a suspended tool call waiting for a permission decision that will
+ * contract §7: a suspended tool call waiting for a permission decision that will
  * replay the call gets a ToolPermissionRequested fact after its own row.
  */
 bool

@@ -1,6 +1,6 @@
 /*
  * event_validate.c
- *     SPEC §2: wire-format validation of agent events, straight on the binary
+ *     contract §2: wire-format validation of agent events, straight on the binary
  *     jsonb.  Every event type is described by a table of member rules; the
  *     nested termination, tool result and suspend ticket have their own
  *     tables.  Errors name the member by its dotted path.
@@ -22,7 +22,7 @@ typedef enum MemberKind
 	MK_OBJECT_OR_NULL,			/* object? */
 	MK_ARRAY,					/* array */
 	MK_BOOLEAN_OR_NULL,			/* boolean? */
-	MK_COUNT,					/* non-negative integer (SPEC §2) */
+	MK_COUNT,					/* non-negative integer (contract §2) */
 	MK_ENUM,					/* string out of allowed[] */
 	MK_TERMINATION,				/* termination object */
 	MK_TOOL_RESULT,				/* tool result object */
@@ -197,7 +197,7 @@ check_enum(const JsonbValue *v, const MemberRule *rule, const char *path)
 }
 
 /*
- * SPEC §2 termination: {"type": T} or {"type": T, "value": V}.  The shape of
+ * contract §2 termination: {"type": T} or {"type": T, "value": V}.  The shape of
  * value depends on T, so this is code rather than a rule table.
  */
 static void
@@ -376,7 +376,7 @@ lookup_event_type(const JsonbValue *event_type)
 }
 
 /*
- * Validate event against SPEC §2 and fill *out.  Raises 22023 naming the
+ * Validate event against contract §2 and fill *out.  Raises 22023 naming the
  * offending member.
  */
 void

@@ -1,7 +1,7 @@
 /*
  * normalize.c
- *     SQL entry points (SPEC §11): durable_sink.normalize and
- *     durable_sink.normalize_many, and the argument rules of SPEC §9.
+ *     SQL entry points (contract §11): durable_sink.normalize and
+ *     durable_sink.normalize_many, and the argument rules of contract §9.
  *
  * Both read the binary jsonb directly; the payload of a mapped draft is the
  * event datum as passed (never re-serialised).  normalize_many returns its
@@ -45,7 +45,7 @@ required_text(Datum value, bool isnull, const char *name)
 }
 
 /*
- * Everything that can reject the input, before anything is changed: SPEC
+ * Everything that can reject the input, before anything is changed: contract
  * §9 argument rules, §3 context validation, §2 event validation (with the
  * §4 scope ids inside run_start/run_finish).  Raises 22004 or 22023.
  */
@@ -110,7 +110,7 @@ normalize_prepare_soft(const NormalizeInput *input, NormalizeContext *ctx, Agent
 /*
  * All drafts of one prepared event, in output order: the mapped row, then
  * (derived_facts) the permission companion and the compaction facts.
- * Touches run state or compaction state where SPEC §6/§8 say so; cannot
+ * Touches run state or compaction state where contract §6/§8 say so; cannot
  * fail on input that normalize_prepare accepted.
  */
 void

@@ -1,6 +1,6 @@
 /*
  * run_state.c
- *     SPEC §6: per-run lifecycle state in durable_sink.run_state.
+ *     contract §6: per-run lifecycle state in durable_sink.run_state.
  *
  * A row per run id, keyed by sha256(run_id).  starts counts the run_start
  * events seen (a run is "known" once starts > 0); finished belongs to the

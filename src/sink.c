@@ -55,7 +55,7 @@ copy_row_values(DraftTupleBuilder *builder, StoreRow *row, bool all_values)
 }
 
 /*
- * Normalize one event (SPEC §5–§8) and add the drafts mode keeps to batch.
+ * Normalize one event (contract §5–§8) and add the drafts mode keeps to batch.
  * Returns false, with the 22004/22023 error in *rejection, when the
  * normalizer rejects the event; the caller records it.  The rows never point
  * into the builder's cache; copy_values also copies what points into the

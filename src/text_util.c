@@ -1,6 +1,6 @@
 /*
  * text_util.c
- *     Shared helpers: blank/trim over the Unicode White_Space set (SPEC §2),
+ *     Shared helpers: blank/trim over the Unicode White_Space set (contract §2),
  *     SHA-256 through PostgreSQL's pg_cryptohash, jsonb member access, and
  *     small pushJsonbValue wrappers.
  */
@@ -206,7 +206,7 @@ jbv_string_equals(const JsonbValue *v, const char *literal)
 }
 
 /*
- * SPEC §2 "integer": a number whose stored value has no fractional digits
+ * contract §2 "integer": a number whose stored value has no fractional digits
  * and lies in 0 .. 2^64-1.  numeric_out prints exactly the stored digits
  * (never an exponent), so "2.0" keeps its ".0" and "1e2" prints as "100".
  */

@@ -1,7 +1,7 @@
 /*
  * text_util.h
  *     Blank/trim over the Unicode White_Space set, SHA-256 helpers, and the
- *     jsonb member helpers every SPEC module uses.
+ *     jsonb member helpers every contract module uses.
  */
 #ifndef DURABLE_SINK_TEXT_UTIL_H
 #define DURABLE_SINK_TEXT_UTIL_H
@@ -11,7 +11,7 @@
 #include "common/sha2.h"
 #include "utils/jsonb.h"
 
-/* SPEC §2 "blank" / "trimmed" */
+/* contract §2 "blank" / "trimmed" */
 extern bool text_is_blank(const char *s, int len);
 extern bool texts_equal(const text *a, const text *b);
 extern const char *text_trim(const char *s, int len, int *trimmed_len);

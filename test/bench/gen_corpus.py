@@ -6,7 +6,7 @@ Writes PostgreSQL COPY text rows
     seq<TAB>thread_id<TAB>run_id<TAB>event_json
 
 (backslash, TAB, LF and CR escaped as COPY text requires) of simulated agent
-conversations in the wire format of SPEC section 2, and can tell how many
+conversations in the wire format of docs/CONTRACT.md section 2, and can tell how many
 canonical rows `durable_sink.normalize_many` should return for them.
 
     gen_corpus.py --events 200000 --seed 1 --stats > corpus.tsv
@@ -15,7 +15,7 @@ canonical rows `durable_sink.normalize_many` should return for them.
 Python 3 standard library only. The same arguments give byte-identical output
 (independent of PYTHONHASHSEED and locale; output is UTF-8).
 
-Expected rows: every emitted event goes through an executable model of SPEC
+Expected rows: every emitted event goes through an executable model of docs/CONTRACT.md
 sections 5-8 (run state keyed by the event's run_id, compaction observation
 per thread, both persisting across runs) in stream order, so the counts are
 exact for every --events cut. Malformed events (--malformed-rate) yield no
@@ -73,7 +73,7 @@ def copy_unescape(s):
 
 
 # =====================================================================
-# SPEC model: section 2 (validity), 5 (mapping), 6 (run state),
+# Contract model (docs/CONTRACT.md): section 2 (validity), 5 (mapping), 6 (run state),
 # 7 (permission companion), 8 (context compaction).
 # =====================================================================
 
@@ -112,13 +112,13 @@ FIDELITY.update({k: DOM for k in (
 
 STREAM_DELTAS = ("text_delta", "reasoning_delta", "tool_call_delta", "tool_call_stream_delta")
 
-# Unicode White_Space (SPEC 2: blank / trimmed)
+# Unicode White_Space (contract §2: blank / trimmed)
 WHITESPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
               + "\u2028\u2029\u202f\u205f\u3000")
 
 
 def is_uint(v):
-    """SPEC 2 integer: no fractional digits (as jsonb stores it), 0 .. 2^64-1."""
+    """contract §2 integer: no fractional digits (as jsonb stores it), 0 .. 2^64-1."""
     t = type(v)
     if t is int:
         return 0 <= v <= U64_MAX
@@ -236,7 +236,7 @@ def _tool_result_ok(v):
 
 
 def is_valid(ev):
-    """SPEC 2: is this (parsed) agent event valid?"""
+    """contract §2: is this (parsed) agent event valid?"""
     if type(ev) is not dict:
         return False
     spec = SCHEMA.get(ev.get("event_type")) if type(ev.get("event_type")) is str else None
@@ -264,7 +264,7 @@ def _count(x, k):
 
 
 def tool_done_kinds(ev):
-    """SPEC 5 (tool_call_done) and 7 (ToolPermissionRequested companion)."""
+    """contract §5 (tool_call_done) and 7 (ToolPermissionRequested companion)."""
     res, outcome = ev["result"], ev["outcome"]
     if outcome == "suspended":
         t = res.get("suspension")
@@ -285,7 +285,7 @@ def tool_done_kinds(ev):
 
 
 class Observation:
-    """SPEC 8 per-thread observation."""
+    """contract §8 per-thread observation."""
     __slots__ = ("in_flight", "completed", "failed", "skipped", "cancelled", "total")
 
     def __init__(self):
@@ -313,7 +313,7 @@ def _opt(v):
 
 
 def compaction_kinds(obs, snapshot):
-    """SPEC 8 facts a state_snapshot yields; updates obs."""
+    """contract §8 facts a state_snapshot yields; updates obs."""
     if type(snapshot) is not dict:
         return ()
     ext = snapshot.get("extensions")
@@ -390,7 +390,7 @@ def compaction_kinds(obs, snapshot):
 
 def stateful_kinds(ev, runs, obs):
     """Kinds of a valid run_start/run_finish/tool_call_done/state_snapshot.
-    runs: {run_id: [known, finished]} (SPEC 6), obs: the thread's Observation."""
+    runs: {run_id: [known, finished]} (contract §6), obs: the thread's Observation."""
     et = ev["event_type"]
     if et == "run_start":
         st = runs.get(ev["run_id"])
@@ -591,7 +591,7 @@ class Thread:
         self.boundaries, self.failures, self.skipped = [], [], []
         self.total = 0
         self.in_flight, self.in_flight_pre = None, 0
-        # SPEC model state for this thread (run ids never repeat across threads)
+        # Contract model (docs/CONTRACT.md) state for this thread (run ids never repeat across threads)
         self.runs, self.obs = {}, Observation()
 
     # ---- small helpers
@@ -599,7 +599,7 @@ class Thread:
         return "%s_%0*x" % (prefix, bits // 4, self.rng.getrandbits(bits))
 
     def finish(self, items, pending):
-        """Apply faults, run the SPEC model over stateful events (in order), encode."""
+        """Apply faults, run the contract model over stateful events (in order), encode."""
         rate = self.g.malformed_rate
         if rate:
             fr = self.frng.random
@@ -880,12 +880,12 @@ class Thread:
                else "user" if q < 0.95 else False)
         md = {"rejected": why}
         if r() < 0.02:
-            md["timed_out"] = True                  # rejected wins (SPEC 5 order)
+            md["timed_out"] = True                  # rejected wins (contract §5 order)
         return {"tool_name": tool.name, "status": "error", "data": None,
                 "message": "rejected by permission policy", "metadata": md}
 
     def pending_result(self, tool, cid, args):
-        """status pending + suspend ticket, with the edge shapes SPEC 7 cares about."""
+        """status pending + suspend ticket, with the edge shapes contract §7 cares about."""
         r = self.rng.random
         mode = tool.mode if r() < 0.85 else RESUME_MODES[int(r() * 3)]
         inner = {"id": self.hid("perm"), "action": "confirm",
@@ -962,7 +962,7 @@ class Thread:
         return _raw_item("messages_snapshot",
                          '{"event_type":"messages_snapshot","messages":[' + ",".join(parts) + "]}")
 
-    # ---- context compaction (SPEC 8 input), as a runtime would report it
+    # ---- context compaction (contract §8 input), as a runtime would report it
     def snapshot(self):
         snap = {"todo": self.todo, "context_tokens": self.ctx}
         ext = {}
@@ -1052,7 +1052,7 @@ class Thread:
         return k
 
     def clear_history(self, stateful):
-        """User clears the conversation: total_compactions drops (SPEC 8 step 1)."""
+        """User clears the conversation: total_compactions drops (contract §8 step 1)."""
         self.boundaries, self.failures, self.skipped = [], [], []
         self.total, self.ctx, self.todo = 0, 1_500, []
         self.in_flight = None
@@ -1183,7 +1183,7 @@ def generate(a, write):
 
 
 def expected_from(path):
-    """Counts for an existing COPY-text corpus: validate (SPEC 2) and model each event."""
+    """Counts for an existing COPY-text corpus: validate (contract §2) and model each event."""
     counts, runs, obs = {}, {}, {}
     seq = 0
     f = sys.stdin if path == "-" else open(path, encoding="utf-8", newline="\n")
@@ -1269,7 +1269,7 @@ def main(argv=None):
                     help="print mix and expected normalize_many row counts to stderr")
     ap.add_argument("--expected-from", metavar="FILE",
                     help="do not generate: read a COPY-text corpus (- = stdin), validate "
-                         "it (SPEC 2) and print the statistics for it to stdout")
+                         "it (contract §2) and print the statistics for it to stdout")
     a = ap.parse_args(argv)
     if a.expected_from:
         t0 = time.perf_counter()
