@@ -95,24 +95,23 @@ text_datum_is_blank(const text *t)
 }
 
 /* contract §3: thread_id, run_id and origin must not be blank. */
-void
-context_validate(const NormalizeContext *ctx)
+static bool
+context_value_given(const text *value, const char *name, InputError *error)
 {
-	if (text_datum_is_blank(ctx->thread_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("thread_id is required"),
-				 errdetail("The normalization context's thread_id must not be blank.")));
-	if (text_datum_is_blank(ctx->run_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("run_id is required"),
-				 errdetail("The normalization context's run_id must not be blank.")));
-	if (text_datum_is_blank(ctx->origin))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("origin is required"),
-				 errdetail("The normalization context's origin must not be blank.")));
+	if (!text_datum_is_blank(value))
+		return true;
+	input_error(error, ERRCODE_INVALID_PARAMETER_VALUE, "%s is required", name);
+	error->detail = psprintf("The normalization context's %s must not be blank.", name);
+	return false;
+}
+
+/* Contract §3; returns false with *error when a context value is blank. */
+bool
+context_validate(const NormalizeContext *ctx, InputError *error)
+{
+	return context_value_given(ctx->thread_id, "thread_id", error) &&
+		context_value_given(ctx->run_id, "run_id", error) &&
+		context_value_given(ctx->origin, "origin", error);
 }
 
 pg_attribute_noreturn()

@@ -203,12 +203,29 @@ typedef struct NormalizeInput
 	bool		resumed_isnull;
 } NormalizeInput;
 
+/*
+ * Bad input, returned instead of raised (the model is PostgreSQL 16's
+ * ErrorSaveContext): validation never throws, so callers that must not
+ * fail on bad input (the sink) need no PG_TRY, and a real error (out of
+ * memory, a damaged TOAST value) is never mistaken for a rejection.
+ */
+typedef struct InputError
+{
+	int			sqlerrcode;		/* 22023 or 22004 */
+	char	   *message;
+	char	   *detail;			/* or NULL */
+} InputError;
+
+extern bool input_error(InputError *error, int sqlerrcode, const char *fmt,...)
+			pg_attribute_printf(3, 4);
+pg_attribute_noreturn() extern void input_error_raise(const InputError *error);
+
 /* normalize.c: the pipeline every entry point shares */
 extern struct Tuplestorestate *materialized_rows(FunctionCallInfo fcinfo);
 extern void normalize_input_from_arguments(FunctionCallInfo fcinfo, int correlation_arg,
 										   int resumed_arg, NormalizeInput *input);
-extern void normalize_prepare(const NormalizeInput *input, NormalizeContext *ctx,
-							  AgentEvent *event);
+extern bool normalize_prepare(const NormalizeInput *input, NormalizeContext *ctx,
+							  AgentEvent *event, InputError *error);
 extern struct ErrorData *normalize_prepare_soft(const NormalizeInput *input,
 												NormalizeContext *ctx,
 												AgentEvent *event);
@@ -218,10 +235,10 @@ extern void normalize_apply(const AgentEvent *event, const NormalizeContext *ctx
 /* draft.c */
 extern void draft_list_init(DraftList *list);
 extern CanonicalDraft *draft_list_push(DraftList *list);
-extern void context_validate(const NormalizeContext *ctx);
+extern bool context_validate(const NormalizeContext *ctx, InputError *error);
 
 /* event_validate.c */
-extern void event_validate(Jsonb *event, AgentEvent *out);
+extern bool event_validate(Jsonb *event, AgentEvent *out, InputError *error);
 
 /* event_mapping.c */
 extern bool event_map(const AgentEvent *event, const NormalizeContext *ctx,

@@ -160,16 +160,15 @@ static const EventTypeRules event_types[AET_COUNT] = {
 	{"tool_call_cancel", AET_TOOL_CALL_CANCEL, tool_call_cancel_rules},
 };
 
-static void validate_members(JsonbContainer *object, const MemberRule *rules,
-							 const char *path);
+static bool validate_members(JsonbContainer *object, const MemberRule *rules,
+							 const char *path, InputError *error);
 
-pg_attribute_noreturn()
-static void
-invalid_member(const char *path, const char *name, const char *problem)
+/* Reject the event for its member path.name; returns false. */
+static bool
+invalid_member(InputError *error, const char *path, const char *name, const char *problem)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid agent event: member \"%s%s\" %s", path, name, problem)));
+	return input_error(error, ERRCODE_INVALID_PARAMETER_VALUE,
+					   "invalid agent event: member \"%s%s\" %s", path, name, problem);
 }
 
 static char *
@@ -178,8 +177,8 @@ member_path(const char *path, const char *name)
 	return psprintf("%s%s.", path, name);
 }
 
-static void
-check_enum(const JsonbValue *v, const MemberRule *rule, const char *path)
+static bool
+check_enum(const JsonbValue *v, const MemberRule *rule, const char *path, InputError *error)
 {
 	const char *const *allowed;
 	StringInfoData list;
@@ -188,20 +187,20 @@ check_enum(const JsonbValue *v, const MemberRule *rule, const char *path)
 	{
 		for (allowed = rule->allowed; *allowed; allowed++)
 			if (jbv_string_equals(v, *allowed))
-				return;
+				return true;
 	}
 	initStringInfo(&list);
 	for (allowed = rule->allowed; *allowed; allowed++)
 		appendStringInfo(&list, "%s%s", list.len ? ", " : "", *allowed);
-	invalid_member(path, rule->name, psprintf("must be one of %s", list.data));
+	return invalid_member(error, path, rule->name, psprintf("must be one of %s", list.data));
 }
 
 /*
  * contract §2 termination: {"type": T} or {"type": T, "value": V}.  The shape of
  * value depends on T, so this is code rather than a rule table.
  */
-static void
-validate_termination(const JsonbValue *v, const char *path)
+static bool
+validate_termination(const JsonbValue *v, const char *path, InputError *error)
 {
 	JsonbContainer *obj = v->val.binary.data;
 	JsonbValue	type;
@@ -210,9 +209,9 @@ validate_termination(const JsonbValue *v, const char *path)
 	char	   *tpath = member_path(path, "termination");
 
 	if (!jsonb_member(obj, "type", &type))
-		invalid_member(tpath, "type", "is required");
+		return invalid_member(error, tpath, "type", "is required");
 	if (type.type != jbvString)
-		invalid_member(tpath, "type", "must be a string");
+		return invalid_member(error, tpath, "type", "must be a string");
 	has_value = jsonb_member(obj, "value", &value) && !jbv_is_null(&value);
 
 	if (jbv_string_equals(&type, "natural_end") ||
@@ -222,105 +221,106 @@ validate_termination(const JsonbValue *v, const char *path)
 		jbv_string_equals(&type, "suspended"))
 	{
 		if (has_value)
-			invalid_member(tpath, "value", "must be absent or null for this termination type");
+			return invalid_member(error, tpath, "value",
+								  "must be absent or null for this termination type");
+		return true;
 	}
-	else if (jbv_string_equals(&type, "stopped"))
+	if (jbv_string_equals(&type, "stopped"))
 	{
 		if (!has_value)
-			invalid_member(tpath, "value", "is required");
+			return invalid_member(error, tpath, "value", "is required");
 		if (!jbv_is_object(&value))
-			invalid_member(tpath, "value", "must be an object");
-		validate_members(value.val.binary.data, stopped_value_rules,
-						 member_path(tpath, "value"));
+			return invalid_member(error, tpath, "value", "must be an object");
+		return validate_members(value.val.binary.data, stopped_value_rules,
+								member_path(tpath, "value"), error);
 	}
-	else if (jbv_string_equals(&type, "blocked") || jbv_string_equals(&type, "error"))
+	if (jbv_string_equals(&type, "blocked") || jbv_string_equals(&type, "error"))
 	{
 		if (!has_value)
-			invalid_member(tpath, "value", "is required");
+			return invalid_member(error, tpath, "value", "is required");
 		if (value.type != jbvString)
-			invalid_member(tpath, "value", "must be a string");
+			return invalid_member(error, tpath, "value", "must be a string");
+		return true;
 	}
-	else
-		invalid_member(tpath, "type",
-					   "must be one of natural_end, behavior_requested, plugin_requested, "
-					   "cancelled, suspended, stopped, blocked, error");
+	return invalid_member(error, tpath, "type",
+						  "must be one of natural_end, behavior_requested, plugin_requested, "
+						  "cancelled, suspended, stopped, blocked, error");
 }
 
 /* Checks one present, non-absent member against its rule. */
-static void
-validate_member(const JsonbValue *v, const MemberRule *rule, const char *path)
+static bool
+validate_member(const JsonbValue *v, const MemberRule *rule, const char *path,
+				InputError *error)
 {
 	uint64		ignored;
 
 	switch (rule->kind)
 	{
 		case MK_ANY:
-			return;
+			return true;
 		case MK_STRING:
 			if (v->type != jbvString)
-				invalid_member(path, rule->name, "must be a string");
-			return;
+				return invalid_member(error, path, rule->name, "must be a string");
+			return true;
 		case MK_STRING_OR_NULL:
 			if (v->type != jbvString && !jbv_is_null(v))
-				invalid_member(path, rule->name, "must be a string or null");
-			return;
+				return invalid_member(error, path, rule->name, "must be a string or null");
+			return true;
 		case MK_OBJECT:
 			if (!jbv_is_object(v))
-				invalid_member(path, rule->name, "must be an object");
-			return;
+				return invalid_member(error, path, rule->name, "must be an object");
+			return true;
 		case MK_OBJECT_OR_NULL:
 			if (!jbv_is_object(v) && !jbv_is_null(v))
-				invalid_member(path, rule->name, "must be an object or null");
-			return;
+				return invalid_member(error, path, rule->name, "must be an object or null");
+			return true;
 		case MK_ARRAY:
 			if (!jbv_is_array(v))
-				invalid_member(path, rule->name, "must be an array");
-			return;
+				return invalid_member(error, path, rule->name, "must be an array");
+			return true;
 		case MK_BOOLEAN_OR_NULL:
 			if (v->type != jbvBool && !jbv_is_null(v))
-				invalid_member(path, rule->name, "must be a boolean or null");
-			return;
+				return invalid_member(error, path, rule->name, "must be a boolean or null");
+			return true;
 		case MK_COUNT:
 			if (!jbv_as_count(v, &ignored))
-				invalid_member(path, rule->name,
-							   "must be a non-negative integer");
-			return;
+				return invalid_member(error, path, rule->name,
+									  "must be a non-negative integer");
+			return true;
 		case MK_ENUM:
-			check_enum(v, rule, path);
-			return;
+			return check_enum(v, rule, path, error);
 		case MK_TERMINATION:
 			if (!jbv_is_object(v))
-				invalid_member(path, rule->name, "must be an object");
-			validate_termination(v, path);
-			return;
+				return invalid_member(error, path, rule->name, "must be an object");
+			return validate_termination(v, path, error);
 		case MK_TOOL_RESULT:
 			if (!jbv_is_object(v))
-				invalid_member(path, rule->name, "must be an object");
-			validate_members(v->val.binary.data, tool_result_rules,
-							 member_path(path, rule->name));
-			return;
+				return invalid_member(error, path, rule->name, "must be an object");
+			return validate_members(v->val.binary.data, tool_result_rules,
+									member_path(path, rule->name), error);
 		case MK_SUSPEND_TICKET_OR_NULL:
 		case MK_SUSPENSION_OR_NULL:
 		case MK_PENDING_OR_NULL:
 			if (jbv_is_null(v))
-				return;
+				return true;
 			if (!jbv_is_object(v))
-				invalid_member(path, rule->name, "must be an object or null");
-			validate_members(v->val.binary.data,
-							 rule->kind == MK_SUSPEND_TICKET_OR_NULL ? suspend_ticket_rules :
-							 rule->kind == MK_SUSPENSION_OR_NULL ? suspension_rules :
-							 pending_rules,
-							 member_path(path, rule->name));
-			return;
+				return invalid_member(error, path, rule->name, "must be an object or null");
+			return validate_members(v->val.binary.data,
+									rule->kind == MK_SUSPEND_TICKET_OR_NULL ? suspend_ticket_rules :
+									rule->kind == MK_SUSPENSION_OR_NULL ? suspension_rules :
+									pending_rules,
+									member_path(path, rule->name), error);
 	}
+	return true;
 }
 
 /*
  * Apply rules to object.  An optional member that is JSON null counts as
  * absent; members without a rule are allowed.
  */
-static void
-validate_members(JsonbContainer *object, const MemberRule *rules, const char *path)
+static bool
+validate_members(JsonbContainer *object, const MemberRule *rules, const char *path,
+				 InputError *error)
 {
 	const MemberRule *rule;
 	JsonbValue	v;
@@ -330,13 +330,15 @@ validate_members(JsonbContainer *object, const MemberRule *rules, const char *pa
 		if (!jsonb_member(object, rule->name, &v))
 		{
 			if (rule->required)
-				invalid_member(path, rule->name, "is required");
+				return invalid_member(error, path, rule->name, "is required");
 			continue;
 		}
 		if (!rule->required && jbv_is_null(&v))
 			continue;
-		validate_member(&v, rule, path);
+		if (!validate_member(&v, rule, path, error))
+			return false;
 	}
+	return true;
 }
 
 /*
@@ -344,20 +346,22 @@ validate_members(JsonbContainer *object, const MemberRule *rules, const char *pa
  * and run_finish), a string the rules have already checked.  It becomes a
  * scope id of the event's drafts, so it must not be blank (contract §4).
  */
-static text *
-event_scope_id(JsonbContainer *object, const char *key)
+static bool
+event_scope_id(JsonbContainer *object, const char *key, text **id, InputError *error)
 {
 	JsonbValue	v;
 
 	if (!jsonb_member(object, key, &v) || v.type != jbvString)
 		elog(ERROR, "durable_sink: member \"%s\" should have been validated", key);
 	if (text_is_blank(v.val.string.val, v.val.string.len))
-		invalid_member("", key, "must not be blank");
-	return cstring_to_text_with_len(v.val.string.val, v.val.string.len);
+		return invalid_member(error, "", key, "must not be blank");
+	*id = cstring_to_text_with_len(v.val.string.val, v.val.string.len);
+	return true;
 }
 
+/* The rules of event_type, or NULL (with *error) when it is unknown. */
 static const EventTypeRules *
-lookup_event_type(const JsonbValue *event_type)
+lookup_event_type(const JsonbValue *event_type, InputError *error)
 {
 	int			i;
 
@@ -366,45 +370,44 @@ lookup_event_type(const JsonbValue *event_type)
 		if (jbv_string_equals(event_type, event_types[i].name))
 			return &event_types[i];
 	}
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid agent event: unknown event_type \"%s\"",
-					pnstrdup(event_type->val.string.val,
-							 pg_mbcliplen(event_type->val.string.val,
-										  event_type->val.string.len, 200)))));
-	pg_unreachable();
+	input_error(error, ERRCODE_INVALID_PARAMETER_VALUE,
+				"invalid agent event: unknown event_type \"%s\"",
+				pnstrdup(event_type->val.string.val,
+						 pg_mbcliplen(event_type->val.string.val,
+									  event_type->val.string.len, 200)));
+	return NULL;
 }
 
 /*
- * Validate event against contract §2 and fill *out.  Raises 22023 naming the
- * offending member.
+ * Validate event against contract §2 and fill *out.  Returns false, with
+ * the 22023 error naming the offending member in *error, when the event is
+ * invalid; never raises for bad input.
  */
-void
-event_validate(Jsonb *event, AgentEvent *out)
+bool
+event_validate(Jsonb *event, AgentEvent *out, InputError *error)
 {
 	JsonbValue	event_type;
 	const EventTypeRules *type_rules;
 
 	if (!JB_ROOT_IS_OBJECT(event))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid agent event: event must be a JSON object")));
-
+		return input_error(error, ERRCODE_INVALID_PARAMETER_VALUE,
+						   "invalid agent event: event must be a JSON object");
 	if (!jsonb_member(&event->root, "event_type", &event_type))
-		invalid_member("", "event_type", "is required");
+		return invalid_member(error, "", "event_type", "is required");
 	if (event_type.type != jbvString)
-		invalid_member("", "event_type", "must be a string");
+		return invalid_member(error, "", "event_type", "must be a string");
 
-	type_rules = lookup_event_type(&event_type);
-	validate_members(&event->root, type_rules->rules, "");
+	type_rules = lookup_event_type(&event_type, error);
+	if (type_rules == NULL ||
+		!validate_members(&event->root, type_rules->rules, "", error))
+		return false;
 
 	out->type = type_rules->type;
 	out->root = &event->root;
 	out->own_thread_id = NULL;
 	out->own_run_id = NULL;
 	if (out->type == AET_RUN_START || out->type == AET_RUN_FINISH)
-	{
-		out->own_thread_id = event_scope_id(&event->root, "thread_id");
-		out->own_run_id = event_scope_id(&event->root, "run_id");
-	}
+		return event_scope_id(&event->root, "thread_id", &out->own_thread_id, error) &&
+			event_scope_id(&event->root, "run_id", &out->own_run_id, error);
+	return true;
 }

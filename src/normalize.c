@@ -27,47 +27,81 @@ enum
 	ARG_EVENT, ARG_THREAD_ID, ARG_RUN_ID, ARG_ORIGIN, ARG_CORRELATION_ID, ARG_RESUMED
 };
 
-pg_attribute_noreturn()
-static void
-null_argument(const char *name)
+/* Record a rejection of bad input in *error; returns false. */
+bool
+input_error(InputError *error, int sqlerrcode, const char *fmt,...)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-			 errmsg("%s must not be null", name)));
+	StringInfoData message;
+
+	initStringInfo(&message);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&message, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&message, needed);
+	}
+	error->sqlerrcode = sqlerrcode;
+	error->message = message.data;
+	error->detail = NULL;
+	return false;
 }
 
-static text *
-required_text(Datum value, bool isnull, const char *name)
+/* Raise a rejection: the SQL entry points that fail on bad input. */
+void
+input_error_raise(const InputError *error)
 {
-	if (isnull)
-		null_argument(name);
-	return DatumGetTextPP(value);
+	ereport(ERROR,
+			(errcode(error->sqlerrcode),
+			 errmsg_internal("%s", error->message),
+			 error->detail ? errdetail_internal("%s", error->detail) : 0));
+	pg_unreachable();
+}
+
+/* A required argument: 22004 naming it when it is SQL NULL. */
+static bool
+argument_given(bool isnull, const char *name, InputError *error)
+{
+	if (!isnull)
+		return true;
+	return input_error(error, ERRCODE_NULL_VALUE_NOT_ALLOWED, "%s must not be null", name);
 }
 
 /*
- * Everything that can reject the input, before anything is changed: contract
- * §9 argument rules, §3 context validation, §2 event validation (with the
- * §4 scope ids inside run_start/run_finish).  Raises 22004 or 22023.
+ * Everything that can reject the input, before anything is changed:
+ * contract §9 argument rules, §3 context validation, §2 event validation
+ * (with the §4 scope ids inside run_start/run_finish).  Returns false with
+ * the 22004/22023 rejection in *error; raises only real errors.
  */
-void
-normalize_prepare(const NormalizeInput *input, NormalizeContext *ctx, AgentEvent *event)
+bool
+normalize_prepare(const NormalizeInput *input, NormalizeContext *ctx, AgentEvent *event,
+				  InputError *error)
 {
 	Jsonb	   *jb;
 
-	if (input->event_isnull)
-		null_argument("event");
-	ctx->thread_id = required_text(input->thread_id, input->thread_id_isnull, "thread_id");
-	ctx->run_id = required_text(input->run_id, input->run_id_isnull, "run_id");
-	ctx->origin = required_text(input->origin, input->origin_isnull, "origin");
+	if (!argument_given(input->event_isnull, "event", error) ||
+		!argument_given(input->thread_id_isnull, "thread_id", error) ||
+		!argument_given(input->run_id_isnull, "run_id", error) ||
+		!argument_given(input->origin_isnull, "origin", error) ||
+		!argument_given(input->resumed_isnull, "resumed", error))
+		return false;
+	ctx->thread_id = DatumGetTextPP(input->thread_id);
+	ctx->run_id = DatumGetTextPP(input->run_id);
+	ctx->origin = DatumGetTextPP(input->origin);
 	ctx->correlation_id = input->correlation_id_isnull ? NULL :
 		DatumGetTextPP(input->correlation_id);
-	if (input->resumed_isnull)
-		null_argument("resumed");
 	ctx->resumed = input->resumed;
-	context_validate(ctx);
+	if (!context_validate(ctx, error))
+		return false;
 
 	jb = DatumGetJsonbP(input->event);
-	event_validate(jb, event);
+	if (!event_validate(jb, event, error))
+		return false;
 
 	/*
 	 * The payload is the datum as passed.  An out-of-line (TOASTed) datum
@@ -75,35 +109,27 @@ normalize_prepare(const NormalizeInput *input, NormalizeContext *ctx, AgentEvent
 	 */
 	event->datum = VARATT_IS_EXTERNAL(DatumGetPointer(input->event)) ?
 		PointerGetDatum(jb) : input->event;
+	return true;
 }
 
 /*
  * normalize_prepare for callers that must not fail on bad input (the sink):
- * returns the 22004/22023 error instead of raising it, NULL on success.
- * Catching is safe here because those errors are only raised by the
- * validation code above, which holds no locks, pins or other resources;
- * every other error is re-thrown.
+ * the rejection as an ErrorData (for capture_failures and the WARNING),
+ * NULL when the input is good.
  */
 ErrorData *
 normalize_prepare_soft(const NormalizeInput *input, NormalizeContext *ctx, AgentEvent *event)
 {
-	MemoryContext caller_context = CurrentMemoryContext;
-	ErrorData  *volatile error = NULL;
+	InputError	rejection;
+	ErrorData  *error;
 
-	PG_TRY();
-	{
-		normalize_prepare(input, ctx, event);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(caller_context);
-		error = CopyErrorData();
-		if (error->sqlerrcode != ERRCODE_INVALID_PARAMETER_VALUE &&
-			error->sqlerrcode != ERRCODE_NULL_VALUE_NOT_ALLOWED)
-			PG_RE_THROW();
-		FlushErrorState();
-	}
-	PG_END_TRY();
+	if (normalize_prepare(input, ctx, event, &rejection))
+		return NULL;
+	error = palloc0(sizeof(ErrorData));
+	error->elevel = ERROR;
+	error->sqlerrcode = rejection.sqlerrcode;
+	error->message = rejection.message;
+	error->detail = rejection.detail;
 	return error;
 }
 
@@ -158,9 +184,11 @@ normalize_event(FunctionCallInfo fcinfo, bool derived_facts,
 {
 	NormalizeInput input;
 	AgentEvent	event;
+	InputError	error;
 
 	normalize_input_from_arguments(fcinfo, ARG_CORRELATION_ID, ARG_RESUMED, &input);
-	normalize_prepare(&input, ctx, &event);
+	if (!normalize_prepare(&input, ctx, &event, &error))
+		input_error_raise(&error);
 	normalize_apply(&event, ctx, derived_facts, out);
 }
 
