@@ -13,7 +13,8 @@ PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 
 # pg_regress suites: sql/<name>.sql against expected/<name>.out
 REGRESS     = mapping validation drafts run_lifecycle permission compaction encoding \
-              transactions privileges store emit capture listen edge_cases
+              transactions privileges store emit capture listen extension_schema \
+              edge_cases
 REGRESS_OPTS = --load-extension=durable_sink
 
 # isolation specs: test/specs/<name>.spec against test/expected/<name>.out
