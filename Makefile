@@ -13,7 +13,7 @@ PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 
 # pg_regress suites: sql/<name>.sql against expected/<name>.out
 REGRESS     = mapping validation drafts run_lifecycle permission compaction encoding \
-              transactions privileges store emit capture listen extension_schema \
+              transactions privileges store emit capture listen extension_schema roles \
               edge_cases
 REGRESS_OPTS = --load-extension=durable_sink
 
