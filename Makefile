@@ -36,3 +36,14 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies: rebuild every object when a header changes.
 $(OBJS): $(wildcard src/*.h)
+
+# The TAP tests start their own servers, which refuse to run as root: as
+# root, stop before any suite runs instead of failing after pg_regress.
+installcheck: installcheck-not-root
+.PHONY: installcheck-not-root
+installcheck-not-root:
+	@if [ "$$(id -u)" -eq 0 ]; then \
+	    echo "make installcheck: the TAP tests (test/t) cannot run as root: PostgreSQL refuses to start a server as root." >&2; \
+	    echo "Run it as the postgres user or another non-root user (e.g. runuser -u postgres -- make installcheck, on a checkout that user can write to), or run scripts/test.sh as root, which does that for you." >&2; \
+	    exit 1; \
+	fi
