@@ -7,6 +7,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use DurableSinkTest qw(tagged_raw_tables);
 
 my $node = PostgreSQL::Test::Cluster->new('dump');
 $node->init;
@@ -34,15 +37,8 @@ SELECT count(*) FROM durable_sink.emit(jsonb_build_object('event_type', 'text_de
 # raw row's tag as correlation_id: each raw row has exactly one canonical
 # row, and every restore below must keep exactly that one (a capture trigger
 # that fired again while its table's rows are restored would add another).
-$node->safe_psql('postgres', q{
-CREATE TABLE raw_tagged_row (id bigserial PRIMARY KEY, thread_id text, run_id text, event jsonb,
-                             tag text GENERATED ALWAYS AS ('row:' || id) STORED);
-CREATE TABLE raw_tagged_stmt (id bigserial PRIMARY KEY, thread_id text, run_id text, event jsonb,
-                              tag text GENERATED ALWAYS AS ('stmt:' || id) STORED);
-CREATE TRIGGER capture AFTER INSERT ON raw_tagged_row FOR EACH ROW
-  EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'full_fidelity', 'tag');
-CREATE TRIGGER capture AFTER INSERT ON raw_tagged_stmt REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-  EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'full_fidelity', 'tag');
+$node->safe_psql('postgres', tagged_raw_tables(prefix => 'raw_tagged', origin => 'app',
+		row_mode => 'full_fidelity', stmt_mode => 'full_fidelity') . q{
 INSERT INTO raw_tagged_row (thread_id, run_id, event)
   SELECT 't2', 'r2', jsonb_build_object('event_type', 'text_delta', 'delta', 'row ' || g) FROM generate_series(1, 5) g;
 INSERT INTO raw_tagged_stmt (thread_id, run_id, event)

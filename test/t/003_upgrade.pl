@@ -10,6 +10,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use DurableSinkTest qw(tagged_raw_tables);
 
 my $node = PostgreSQL::Test::Cluster->new('upgrade');
 $node->init;
@@ -50,15 +53,7 @@ SELECT i AS stream_no, s AS step, 't' || i AS thread_id, 'r' || i AS run_id,
                                    'termination', jsonb_build_object('type', 'suspended'))
   END AS event
 FROM generate_series(1, 3) i, generate_series(1, 7) s;
-CREATE TABLE raw_row (id bigserial PRIMARY KEY, thread_id text, run_id text, event jsonb,
-                      tag text GENERATED ALWAYS AS ('row:' || id) STORED);
-CREATE TABLE raw_stmt (id bigserial PRIMARY KEY, thread_id text, run_id text, event jsonb,
-                       tag text GENERATED ALWAYS AS ('stmt:' || id) STORED);
-CREATE TRIGGER capture AFTER INSERT ON raw_row FOR EACH ROW
-  EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'load', 'full_fidelity', 'tag');
-CREATE TRIGGER capture AFTER INSERT ON raw_stmt REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-  EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'load', 'compacted', 'tag');
-};
+} . tagged_raw_tables(prefix => 'raw', origin => 'load', row_mode => 'full_fidelity', stmt_mode => 'compacted');
 
 # The stream fed through every path (run before and again after the update).
 my $mailbox_draft = q{ROW('domain_event', 'MailboxQueued',
