@@ -13,8 +13,8 @@ PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 
 # pg_regress suites: sql/<name>.sql against expected/<name>.out
 REGRESS     = mapping validation drafts run_lifecycle permission compaction encoding \
-              transactions privileges store emit capture listen edge_cases cancel \
-              srf_call_styles
+              transactions privileges store emit capture listen extension_schema roles \
+              edge_cases cancel srf_call_styles
 REGRESS_OPTS = --load-extension=durable_sink
 
 # isolation specs: test/specs/<name>.spec against test/expected/<name>.out
@@ -50,3 +50,14 @@ $(OBJS): $(wildcard src/*.h)
 
 # Relink when the export list changes.
 $(shlib): $(EXPORTS_MAP)
+
+# The TAP tests start their own servers, which refuse to run as root: as
+# root, stop before any suite runs instead of failing after pg_regress.
+installcheck: installcheck-not-root
+.PHONY: installcheck-not-root
+installcheck-not-root:
+	@if [ "$$(id -u)" -eq 0 ]; then \
+	    echo "make installcheck: the TAP tests (test/t) cannot run as root: PostgreSQL refuses to start a server as root." >&2; \
+	    echo "Run it as the postgres user or another non-root user (e.g. runuser -u postgres -- make installcheck, on a checkout that user can write to), or run scripts/test.sh as root, which does that for you." >&2; \
+	    exit 1; \
+	fi

@@ -51,6 +51,11 @@ CREATE EVENT TRIGGER durable_sink_check_capture_trigger ON ddl_command_end
 
 REVOKE EXECUTE ON FUNCTION durable_sink.check_capture_trigger() FROM PUBLIC;
 
+-- The table comments name the contract as in the 1.1 install script (1.0
+-- said "SPEC"); test/t/003_upgrade.pl compares an updated and a fresh 1.1.
+COMMENT ON TABLE durable_sink.run_state IS
+    'Per-run lifecycle state (contract §6): starts > 0 means the run is known; finished refers to the current activation. run_key = sha256(run_id).';
+
 -- Compaction fingerprints move from one array per thread (rewritten whole on
 -- every change) to a table with one row per fact (contract §8).
 CREATE TABLE durable_sink.compaction_fingerprints (

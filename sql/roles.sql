@@ -1,0 +1,146 @@
+-- The README's roles: the grant block of its "Privileges" section, run as
+-- written (role names prefixed with regress_), is enough for every README
+-- example to work as the role that runs it, and no more.
+\pset null '(null)'
+-- Start from a fresh store, as the README's examples do.
+TRUNCATE durable_sink.events, durable_sink.scopes, durable_sink.idempotency_keys,
+         durable_sink.capture_failures, durable_sink.live_frames,
+         durable_sink.run_state, durable_sink.compaction_state RESTART IDENTITY;
+
+CREATE ROLE regress_app_writer;
+CREATE ROLE regress_app_reader;
+CREATE ROLE regress_app_owner;
+CREATE ROLE regress_app_admin;
+-- inserts into the raw table; needs nothing from the extension
+CREATE ROLE regress_app_inserter;
+
+-- The first sql block of README.md's "Privileges" section, verbatim.
+\! awk '/^## Privileges/ { s = 1 } s && /^```$/ && b { exit } s && b { print } s && /^```sql$/ { b = 1 }' README.md | sed -E 's/\<app_(writer|reader|owner|admin)\>/regress_app_\1/g' > results/roles_grants.sql
+\i results/roles_grants.sql
+
+-- The application's own business: the owner's raw table lives in public.
+GRANT CREATE ON SCHEMA public TO regress_app_owner;
+
+-- Quick look, normalize (writer).
+SET ROLE regress_app_writer;
+SELECT event_kind, fidelity, scopes
+FROM durable_sink.normalize_many(
+  '{"event_type":"run_start","thread_id":"t1","run_id":"r1"}', 't1', 'r1');
+CREATE TEMP TABLE raw (seq integer, thread_id text, run_id text, event jsonb);
+INSERT INTO raw VALUES (2, 't2', 'r2', '{"event_type":"text_delta","delta":"Hi"}'),
+                       (1, 't2', 'r2', '{"event_type":"run_start","thread_id":"t2","run_id":"r2"}');
+SELECT r.seq, d.*
+FROM (SELECT * FROM raw ORDER BY seq) r,
+     LATERAL durable_sink.normalize_many(r.event, r.thread_id, r.run_id) d;
+SELECT event_kind, fidelity, payload
+FROM durable_sink.normalize('{"event_type":"text_delta","delta":"Hi"}', 't1', 'r1', 'ai-sdk', 'corr-7');
+RESET ROLE;
+
+-- emit (writer).  The README's emit example is "in a fresh database: run r1
+-- not seen before": forget what the Quick look recorded.
+TRUNCATE durable_sink.run_state;
+SET ROLE regress_app_writer;
+SELECT event_kind, thread_seq, run_seq
+FROM durable_sink.emit('{"event_type":"run_start","thread_id":"t1","run_id":"r1"}', 't1', 'r1');
+SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":"Hi"}', 't1', 'r1');
+SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":42}', 't1', 'r1');
+RESET ROLE;
+
+-- capture_failures (admin).
+SET ROLE regress_app_admin;
+SELECT source, event, sqlstate, message FROM durable_sink.capture_failures;
+RESET ROLE;
+
+-- The row trigger, created by the raw table's owner, who also inserts.
+SET ROLE regress_app_owner;
+CREATE TABLE raw_events (id bigserial PRIMARY KEY, thread_id text, run_id text,
+                         request_id text, event jsonb);
+CREATE TRIGGER capture AFTER INSERT ON raw_events FOR EACH ROW
+  EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted',
+                                        'request_id', 'true');
+INSERT INTO raw_events (thread_id, run_id, request_id, event)
+VALUES ('t1', 'r1', 'req-9', '{"event_type":"error","message":"rate limited"}');
+GRANT INSERT ON raw_events TO regress_app_inserter;
+GRANT USAGE ON SEQUENCE raw_events_id_seq TO regress_app_inserter;
+RESET ROLE;
+-- Roles that insert into the raw table need nothing from the extension.
+SET ROLE regress_app_inserter;
+INSERT INTO raw_events (thread_id, run_id, event)
+VALUES ('t1', 'r1', '{"event_type":"error","message":"from another role"}');
+RESET ROLE;
+
+-- The statement trigger replaces it (owner).  The README loads a file with
+-- COPY ... FROM '/path/events.tsv', which needs pg_read_server_files; the
+-- owner loads the same rows from the client.
+SET ROLE regress_app_owner;
+DROP TRIGGER IF EXISTS capture ON raw_events;   -- one capture trigger per table
+CREATE TRIGGER capture AFTER INSERT ON raw_events REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT
+  EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'compacted');
+COPY raw_events (thread_id, run_id, event) FROM stdin;
+t1	r1	{"event_type":"tool_call_ready","id":"c1","name":"search","arguments":{}}
+t1	r1	{"event_type":"text_delta","delta":"observed, not kept"}
+\.
+RESET ROLE;
+
+-- append with compare-and-append (writer): read the thread's latest seq,
+-- then append expecting it.
+SET ROLE regress_app_writer;
+SELECT max(seq) FROM durable_sink.read('thread', 't1') \gset
+SELECT event_id, thread_seq FROM durable_sink.append(
+  ROW('domain_event', 'PermissionGranted', '[{"scope_type":"thread","thread_id":"t1"}]',
+      NULL, NULL, '{"call":"c1"}', NULL, NULL, 'mailbox', 'audit', 1)::durable_sink.canonical_event_draft,
+  writer_id => 'mailbox-1', idempotency_key => 'grant-c1', expected_thread_seq => :max);
+-- a stale expectation is refused
+SELECT event_id, thread_seq FROM durable_sink.append(
+  ROW('domain_event', 'PermissionGranted', '[{"scope_type":"thread","thread_id":"t1"}]',
+      NULL, NULL, '{"call":"c2"}', NULL, NULL, 'mailbox', 'audit', 1)::durable_sink.canonical_event_draft,
+  writer_id => 'mailbox-1', idempotency_key => 'grant-c2', expected_thread_seq => :max);
+RESET ROLE;
+
+-- read (reader); LISTEN needs no privilege.
+SET ROLE regress_app_reader;
+SELECT seq, event_kind FROM durable_sink.read('thread', 't1', after_seq => 2, max_rows => 100);
+LISTEN durable_sink;
+UNLISTEN durable_sink;
+RESET ROLE;
+
+-- A frame too large for NOTIFY (announce_events is superuser-only: set
+-- here, before SET ROLE) goes to live_frames; the reader fetches it.
+SET durable_sink.announce_events = on;
+SET ROLE regress_app_writer;
+SELECT count(*) FROM durable_sink.emit(jsonb_build_object('event_type', 'text_delta', 'delta', repeat('x', 9000)), 't1', 'r1');
+RESET ROLE;
+RESET durable_sink.announce_events;
+SET ROLE regress_app_reader;
+SELECT f->>'source' AS source, f->>'thread_id' AS thread_id, length(f->'event'->>'delta') AS delta_length
+FROM durable_sink.live_frame(1) f;
+RESET ROLE;
+
+-- Inspect and clean up (admin).
+SET ROLE regress_app_admin;
+SELECT source, source_table, event, sqlstate, message FROM durable_sink.capture_failures ORDER BY failure_id;
+SELECT thread_seq, event_kind, origin, correlation_id FROM durable_sink.events ORDER BY thread_seq;
+SELECT durable_sink.prune_live_frames();
+SELECT durable_sink.prune_live_frames('0 seconds');
+DELETE FROM durable_sink.capture_failures WHERE source = 'emit';
+RESET ROLE;
+
+-- What the roles cannot do.
+SET ROLE regress_app_reader;
+SELECT count(*) FROM durable_sink.emit('{"event_type":"step_end"}', 't1', 'r1');
+RESET ROLE;
+SET ROLE regress_app_writer;
+DELETE FROM durable_sink.capture_failures;
+SELECT count(*) FROM durable_sink.events;
+SELECT durable_sink.live_frame(1);
+RESET ROLE;
+SET ROLE regress_app_inserter;
+SELECT count(*) FROM durable_sink.read('thread', 't1');
+RESET ROLE;
+
+DROP TABLE raw_events;
+DROP OWNED BY regress_app_writer, regress_app_reader, regress_app_owner, regress_app_admin,
+              regress_app_inserter;
+DROP ROLE regress_app_writer, regress_app_reader, regress_app_owner, regress_app_admin,
+          regress_app_inserter;
