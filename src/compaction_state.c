@@ -92,6 +92,35 @@ static StatePlan forget_fingerprints_plan = {
 	.custom_plan = true
 };
 
+/*
+ * The 1.0 layout, until ALTER EXTENSION durable_sink UPDATE: the
+ * fingerprints are one bytea[] column of the state row, read and written
+ * whole.  A library of this version keeps a 1.0 installation working.
+ */
+static StatePlan create_state_v10_plan = {
+	.sql = "INSERT INTO durable_sink.compaction_state AS c "
+		"  (thread_key, thread_id, total_compactions, in_flight_task_id, "
+		"   in_flight_boundary_message_id, fingerprints) "
+		"VALUES ($1, $2, $3, $4, $5, $6) "
+		"ON CONFLICT (thread_key) DO NOTHING RETURNING 1",
+	.nargs = 6,
+	.argtypes = {BYTEAOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID, BYTEAARRAYOID}
+};
+
+static StatePlan save_state_v10_plan = {
+	.sql = "INSERT INTO durable_sink.compaction_state AS c "
+		"  (thread_key, thread_id, total_compactions, in_flight_task_id, "
+		"   in_flight_boundary_message_id, fingerprints) "
+		"VALUES ($1, $2, $3, $4, $5, $6) "
+		"ON CONFLICT (thread_key) DO UPDATE "
+		"SET total_compactions = EXCLUDED.total_compactions, "
+		"    in_flight_task_id = EXCLUDED.in_flight_task_id, "
+		"    in_flight_boundary_message_id = EXCLUDED.in_flight_boundary_message_id, "
+		"    fingerprints = EXCLUDED.fingerprints, updated_at = pg_catalog.now()",
+	.nargs = 6,
+	.argtypes = {BYTEAOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID, BYTEAARRAYOID}
+};
+
 /* What this transaction holds of a thread whose state row it has locked. */
 typedef struct HeldObservation
 {
@@ -169,6 +198,51 @@ copy_in(MemoryContext context, const char *s)
 
 /* ------------------------------------------------------------- opening */
 
+/* 1.0 layout: every digest of the row's array is known to be recorded. */
+static void
+load_v10_fingerprints(ThreadObservation *obs, Datum array)
+{
+	Datum	   *digests;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	deconstruct_array(DatumGetArrayTypeP(array), BYTEAOID, -1, false, TYPALIGN_INT,
+					  &digests, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i] || VARSIZE_ANY_EXHDR(DatumGetPointer(digests[i])) != PG_SHA256_DIGEST_LENGTH)
+			elog(ERROR, "durable_sink: malformed fingerprint in compaction_state");
+		hash_search(known_digests(obs), VARDATA_ANY(DatumGetPointer(digests[i])),
+					HASH_ENTER, NULL);
+	}
+}
+
+/* 1.0 layout: the row's array, rebuilt from every digest known. */
+static Datum
+v10_fingerprints_array(ThreadObservation *obs)
+{
+	Datum	   *digests = palloc(sizeof(Datum) * Max(1, obs->known ? hash_get_num_entries(obs->known) : 0));
+	int			n = 0;
+
+	if (obs->known != NULL)
+	{
+		HASH_SEQ_STATUS status;
+		uint8	   *digest;
+
+		hash_seq_init(&status, obs->known);
+		while ((digest = hash_seq_search(&status)) != NULL)
+		{
+			bytea	   *value = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+			SET_VARSIZE(value, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+			memcpy(VARDATA(value), digest, PG_SHA256_DIGEST_LENGTH);
+			digests[n++] = PointerGetDatum(value);
+		}
+	}
+	return PointerGetDatum(construct_array(digests, n, BYTEAOID, -1, false, TYPALIGN_INT));
+}
+
 /* Lock the thread's row and read T and the in-flight compaction from it. */
 static void
 lock_state_row(ThreadObservation *obs)
@@ -180,7 +254,7 @@ lock_state_row(ThreadObservation *obs)
 
 	obs->row_exists = (row != NULL);
 	/* no row: nothing observed yet, and no stored fingerprint counts */
-	obs->stored_void = (row == NULL);
+	obs->stored_void = (row == NULL) || obs->v10_layout;
 	if (row == NULL)
 		return;
 	/* state_lock_row left the table locked */
@@ -188,6 +262,8 @@ lock_state_row(ThreadObservation *obs)
 	obs->total = numeric_to_count(column_value(row, rel, "total_compactions", &isnull));
 	obs->task_id = nullable_text_column(row, rel, "in_flight_task_id");
 	obs->boundary_message_id = nullable_text_column(row, rel, "in_flight_boundary_message_id");
+	if (obs->v10_layout)
+		load_v10_fingerprints(obs, column_value(row, rel, "fingerprints", &isnull));
 	table_close(rel, NoLock);
 }
 
@@ -204,6 +280,8 @@ observation_open(ThreadObservation *obs, const text *thread_id)
 	memset(obs, 0, sizeof(*obs));
 	obs->thread_id = thread_id;
 	obs->thread_key = sha256_key(thread_id);
+	/* installed 1.0 objects, not yet updated: fingerprints in the state row */
+	obs->v10_layout = !extension_relation_exists("compaction_fingerprints");
 	held = tx_cache_lookup(&held_observations, VARDATA(obs->thread_key), false, &found);
 	if (found)
 	{
@@ -213,6 +291,8 @@ observation_open(ThreadObservation *obs, const text *thread_id)
 		obs->boundary_message_id =
 			held->boundary_message_id ? pstrdup(held->boundary_message_id) : NULL;
 		obs->known = held->known;
+		/* 1.0 layout: what the transaction knows is the whole set */
+		obs->stored_void = obs->v10_layout;
 		return;
 	}
 	lock_state_row(obs);
@@ -279,6 +359,7 @@ void
 observation_forget_all(ThreadObservation *obs)
 {
 	obs->stored_void = true;
+	obs->reset = true;
 	obs->npending = 0;
 	if (obs->known != NULL)
 	{
@@ -315,7 +396,7 @@ write_fingerprints(ThreadObservation *obs)
 
 	args[0] = PointerGetDatum(obs->thread_key);
 	/* a reset, or a new row (fingerprints left by a TRUNCATE of the state alone) */
-	if (obs->stored_void)
+	if (obs->reset || !obs->row_exists)
 		state_exec(&forget_fingerprints_plan, args, NULL);
 	if (obs->npending > 0)
 	{
@@ -352,11 +433,10 @@ hold(ThreadObservation *obs)
 bool
 observation_close(ThreadObservation *obs)
 {
-	Datum		args[5];
-	char		nulls[5];
+	Datum		args[6];
+	char		nulls[6];
 	StateAccess access;
-	bool		changed = obs->state_changed || obs->npending > 0 ||
-		(obs->stored_void && obs->row_exists);
+	bool		changed = obs->state_changed || obs->npending > 0 || obs->reset;
 
 	if (!changed)
 	{
@@ -367,9 +447,12 @@ observation_close(ThreadObservation *obs)
 	}
 	state_access_begin(&access);
 	state_row_values(obs, args, nulls);
+	args[5] = obs->v10_layout ? v10_fingerprints_array(obs) : (Datum) 0;
+	nulls[5] = ' ';
 	if (!obs->row_exists)
 	{
-		if (state_exec(&create_state_plan, args, nulls) == 0)
+		if (state_exec(obs->v10_layout ? &create_state_v10_plan : &create_state_plan,
+					   args, nulls) == 0)
 		{
 			/* a snapshot older than that row can never lock it */
 			if (IsolationUsesXactSnapshot())
@@ -380,14 +463,18 @@ observation_close(ThreadObservation *obs)
 			return false;
 		}
 	}
+	else if (obs->v10_layout)
+		state_exec(&save_state_v10_plan, args, nulls);
 	else if (obs->state_changed)
 		state_exec(&save_state_plan, args, nulls);
-	write_fingerprints(obs);
+	if (!obs->v10_layout)
+		write_fingerprints(obs);
 	state_access_end(&access);
+	obs->reset = false;
 	/* later lookups of this transaction must see these rows */
 	CommandCounterIncrement();
 	obs->row_exists = true;
-	obs->stored_void = false;
+	obs->stored_void = obs->v10_layout;
 	obs->npending = 0;
 	known_digests(obs);
 	hold(obs);

@@ -26,7 +26,9 @@ typedef struct ThreadObservation
 	char	   *boundary_message_id;	/* NULL: absent */
 	bool		state_changed;	/* T or the in-flight compaction changed */
 	bool		row_exists;		/* this transaction holds the state row */
-	bool		stored_void;	/* stored fingerprints no longer count */
+	bool		stored_void;	/* no stored fingerprint needs a lookup */
+	bool		reset;			/* every fingerprint was forgotten (step 1) */
+	bool		v10_layout;		/* 1.0 objects: fingerprints in the state row */
 	HTAB	   *known;			/* digests known to be recorded (or NULL) */
 	int			npending;		/* digests to insert */
 	int			pending_capacity;

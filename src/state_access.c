@@ -227,6 +227,13 @@ state_scan_keys(Relation index, const StateKey *key, int nkeys, ScanKey scankeys
 							   key[i].value);
 }
 
+/* Does relation relname exist in the extension's schema? */
+bool
+extension_relation_exists(const char *relname)
+{
+	return OidIsValid(get_relname_relid(relname, extension_schema()));
+}
+
 pg_attribute_noreturn()
 static void
 serialization_failure(void)

@@ -44,6 +44,7 @@ extern uint64 state_exec(StatePlan *plan, Datum *values, const char *nulls);
 extern Datum state_result_value(int column, bool *isnull);
 extern Oid	extension_type_oid(const char *type_name);
 extern Oid	extension_relation_oid(const char *relname);
+extern bool extension_relation_exists(const char *relname);
 
 /* One equality condition of state_lock_row, on an index column. */
 #define STATE_KEY_MAX 2
