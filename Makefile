@@ -6,15 +6,15 @@ MODULE_big  = durable_sink
 OBJS        = src/module.o src/normalize.o src/event_validate.o src/event_mapping.o \
               src/draft.o src/run_state.o src/compaction.o \
               src/compaction_state.o src/state_access.o src/text_util.o src/store.o src/sink.o \
-              src/announce.o src/capture.o
+              src/announce.o src/capture.o src/capture_partitions.o
 DATA        = sql/durable_sink--1.0.sql sql/durable_sink--1.1.sql sql/durable_sink--1.0--1.1.sql \
               durable_sink--1.0.control
 PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 
 # pg_regress suites: sql/<name>.sql against expected/<name>.out
 REGRESS     = mapping validation drafts run_lifecycle permission compaction encoding \
-              transactions privileges store emit capture listen extension_schema roles \
-              edge_cases cancel srf_call_styles
+              transactions privileges store emit capture partitions listen extension_schema \
+              roles edge_cases cancel srf_call_styles
 REGRESS_OPTS = --load-extension=durable_sink
 
 # isolation specs: test/specs/<name>.spec against test/expected/<name>.out

@@ -367,3 +367,50 @@ REVOKE EXECUTE ON FUNCTION
     durable_sink.prune_live_frames(interval),
     durable_sink.check_capture_trigger()
 FROM PUBLIC;
+
+-- Capture of partitioned tables and inheritance trees (contract §15).  A
+-- statement trigger fires only for statements on its own table: rows
+-- INSERTed or COPYed straight into a partition or inheritance child fire
+-- that table's triggers, not the parent's.  capture_table() puts the
+-- capture trigger on every table of a tree; the event trigger gives it to
+-- tables that join a captured tree later.  Whether a table is captured is
+-- read from its capture trigger, so pg_dump restores it with the triggers.
+CREATE FUNCTION durable_sink.capture_table(raw_table regclass, event_column text,
+                                           thread_id_column text, run_id_column text,
+                                           origin text,
+                                           mode durable_sink.durability DEFAULT 'compacted',
+                                           correlation_id_column text DEFAULT NULL,
+                                           announce boolean DEFAULT true)
+RETURNS SETOF regclass
+LANGUAGE c VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'durable_sink_capture_table';
+COMMENT ON FUNCTION durable_sink.capture_table(regclass, text, text, text, text,
+                                               durable_sink.durability, text, boolean) IS
+$$Captures raw_table and every partition or inheritance child of it, at every level, now and later: puts on each the statement trigger "durable_sink_capture" (AFTER INSERT, REFERENCING NEW TABLE AS durable_sink_new_rows, FOR EACH STATEMENT, durable_sink.capture_statement(event_column, thread_id_column, run_id_column, origin, mode, correlation_id_column or '', announce)), replacing any capture trigger it had, so that each row INSERTed or COPYed into any table of the tree is captured exactly once. Returns the tables, raw_table first. Partitions created or attached later, and tables made inheritance children later, get the same trigger (event trigger durable_sink_capture_new_partitions). Arguments: event_column a jsonb column; thread_id_column, run_id_column, correlation_id_column (NULL: none) text or varchar columns; origin a non-blank label; mode the durability mode; announce whether to NOTIFY (contract §15, §17). Locks the tree against writes until the transaction ends. Needs EXECUTE on durable_sink.capture_statement() and TRIGGER privilege on (ownership of, to replace a trigger) every table. Errors: 22004 a NULL argument other than correlation_id_column; 42809 not a table or partitioned table; 42703 unknown column; 42804 column of the wrong type; 22023 blank origin; 0A000 a member is a foreign table (it cannot have a transition table); CREATE TRIGGER's own errors, with a context line naming the table.$$;
+
+CREATE FUNCTION durable_sink.uncapture_table(raw_table regclass)
+RETURNS SETOF regclass
+LANGUAGE c VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'durable_sink_uncapture_table';
+COMMENT ON FUNCTION durable_sink.uncapture_table(regclass) IS
+$$Drops every capture trigger (durable_sink.capture() or capture_statement(), whatever its name) of raw_table and of every partition or inheritance child of it at every level; returns the tables that had one. A table detached earlier keeps its trigger. Errors: 22004 NULL; 42809 not a table or partitioned table; 55000 raw_table is a partition or inheritance child of a captured table (uncapture that table, or detach raw_table first).$$;
+
+CREATE FUNCTION durable_sink.capture_new_partitions()
+RETURNS event_trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'durable_sink_capture_new_partitions';
+COMMENT ON FUNCTION durable_sink.capture_new_partitions() IS
+$$Event trigger function: a table that CREATE TABLE ... PARTITION OF / INHERITS, ALTER TABLE ... ATTACH PARTITION / INHERIT makes a partition or inheritance child of a captured table gets, with its own partitions, the capture trigger of its nearest captured ancestor (same name, kind and arguments); a table that has a capture trigger keeps it. When that is impossible the command fails (0A000 the ancestor's trigger has a WHEN condition; a foreign table cannot have a transition table).$$;
+
+CREATE EVENT TRIGGER durable_sink_capture_new_partitions ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'CREATE FOREIGN TABLE', 'CREATE SCHEMA',
+                 'ALTER TABLE', 'ALTER FOREIGN TABLE')
+    EXECUTE FUNCTION durable_sink.capture_new_partitions();
+
+REVOKE EXECUTE ON FUNCTION
+    durable_sink.capture_table(regclass, text, text, text, text, durable_sink.durability, text, boolean),
+    durable_sink.uncapture_table(regclass),
+    durable_sink.capture_new_partitions()
+FROM PUBLIC;

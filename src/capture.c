@@ -38,6 +38,7 @@
 #include "utils/syscache.h"
 
 #include "announce.h"
+#include "capture.h"
 #include "sink.h"
 #include "text_util.h"
 
@@ -110,16 +111,8 @@ mode_argument(const char *function, const char *label)
 					function, label)));
 }
 
-/* The two capture trigger functions, by the name of their C symbol. */
-typedef enum CaptureKind
-{
-	CAPTURE_NONE,
-	CAPTURE_ROW,				/* durable_sink.capture() */
-	CAPTURE_STATEMENT			/* durable_sink.capture_statement() */
-} CaptureKind;
-
 /* Which capture function (if any) a trigger function is. */
-static CaptureKind
+CaptureKind
 capture_kind_of(Oid function)
 {
 	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(function));
@@ -149,7 +142,7 @@ capture_kind_of(Oid function)
 	return kind;
 }
 
-static const char *
+const char *
 capture_function_name(CaptureKind kind)
 {
 	return kind == CAPTURE_ROW ? "durable_sink.capture()" : "durable_sink.capture_statement()";
@@ -160,7 +153,7 @@ capture_function_name(CaptureKind kind)
  * (name) order.  A table has at most one (CREATE TRIGGER refuses a second);
  * if an older installation left two, only this one captures.
  */
-static Trigger *
+Trigger *
 capturing_trigger(Relation rel)
 {
 	TriggerDesc *desc = rel->trigdesc;
@@ -253,6 +246,15 @@ check_capture_trigger(Relation rel, const Trigger *trigger, CaptureKind kind,
 	config->announce = announce;
 }
 
+/* Check a capture trigger's declaration and arguments; errors as above. */
+void
+capture_trigger_validate(Relation rel, const Trigger *trigger, CaptureKind kind)
+{
+	CaptureConfig config = {0};
+
+	check_capture_trigger(rel, trigger, kind, &config);
+}
+
 /*
  * The trigger's arguments, checked and resolved once per trigger and query.
  * CREATE TRIGGER already checked them (check_new_capture_trigger); this is
@@ -300,8 +302,10 @@ capture_config(FunctionCallInfo fcinfo, TriggerData *td, CaptureKind kind)
  * Checks a new durable_sink capture trigger when it is created instead of at
  * the application's first INSERT: its declaration and arguments (42703,
  * 42804, 22023, 39P01, 0A000), and that the table has no other capture
- * trigger (42710), which would capture every row twice.  Other triggers
- * cost one catalog lookup.  Contract §15.
+ * trigger (42710), which would capture every row twice.  Warns when a
+ * partition or inheritance child of the table has no capture trigger
+ * (capture_partitions.c).  Other triggers cost one catalog lookup.
+ * Contract §15.
  */
 Datum
 durable_sink_check_capture_trigger(PG_FUNCTION_ARGS)
@@ -339,9 +343,7 @@ durable_sink_check_capture_trigger(PG_FUNCTION_ARGS)
 	}
 	if (kind != CAPTURE_NONE)
 	{
-		CaptureConfig config = {0};
-
-		check_capture_trigger(rel, created, kind, &config);
+		capture_trigger_validate(rel, created, kind);
 		for (i = 0; i < rel->trigdesc->numtriggers; i++)
 		{
 			Trigger    *other = &rel->trigdesc->triggers[i];
@@ -356,6 +358,7 @@ durable_sink_check_capture_trigger(PG_FUNCTION_ARGS)
 						 errhint("Drop trigger \"%s\" first, in the same transaction if the table is in use.",
 								 other->tgname)));
 		}
+		capture_warn_uncaptured_descendants(rel, kind);
 	}
 	table_close(rel, AccessShareLock);
 	PG_RETURN_VOID();
