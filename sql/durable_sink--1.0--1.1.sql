@@ -120,3 +120,11 @@ REVOKE EXECUTE ON FUNCTION
     durable_sink.uncapture_table(regclass),
     durable_sink.capture_new_partitions()
 FROM PUBLIC;
+
+-- contract §10: what each durability mode keeps.  The same C function the
+-- sink uses (src/durability.c), so the rule lives in one place.
+CREATE OR REPLACE FUNCTION durable_sink.should_persist(mode durable_sink.durability,
+                                            fidelity durable_sink.fidelity_class)
+RETURNS boolean
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'durable_sink_should_persist';

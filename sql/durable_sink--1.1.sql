@@ -93,14 +93,13 @@ SELECT pg_catalog.pg_extension_config_dump('durable_sink.run_state', '');
 SELECT pg_catalog.pg_extension_config_dump('durable_sink.compaction_state', '');
 SELECT pg_catalog.pg_extension_config_dump('durable_sink.compaction_fingerprints', '');
 
--- contract §10.  Plain SQL so the planner can inline it.
+-- contract §10: what each durability mode keeps.  The same C function the
+-- sink uses (src/durability.c), so the rule lives in one place.
 CREATE FUNCTION durable_sink.should_persist(mode durable_sink.durability,
                                             fidelity durable_sink.fidelity_class)
 RETURNS boolean
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN mode OPERATOR(pg_catalog.=) 'full_fidelity'::durable_sink.durability
-    OR (mode OPERATOR(pg_catalog.=) 'compacted'::durable_sink.durability
-        AND fidelity OPERATOR(pg_catalog.<>) 'observed_runtime_event'::durable_sink.fidelity_class);
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'durable_sink_should_persist';
 
 -- contract §5/§6/§11.  Not STRICT: a NULL argument is an error (contract §9).
 CREATE FUNCTION durable_sink.normalize(event jsonb, thread_id text, run_id text,

@@ -99,16 +99,14 @@ column_argument(Relation rel, const char *function, const char *role,
 static Durability
 mode_argument(const char *function, const char *label)
 {
-	if (strcmp(label, "disabled") == 0)
-		return DURABILITY_DISABLED;
-	if (strcmp(label, "compacted") == 0)
-		return DURABILITY_COMPACTED;
-	if (strcmp(label, "full_fidelity") == 0)
-		return DURABILITY_FULL_FIDELITY;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s: durability mode \"%s\" is not one of disabled, compacted, full_fidelity",
-					function, label)));
+	Durability	mode;
+
+	if (!durability_from_label(label, &mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: durability mode \"%s\" is not one of disabled, compacted, full_fidelity",
+						function, label)));
+	return mode;
 }
 
 /* Which capture function (if any) a trigger function is. */

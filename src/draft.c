@@ -65,9 +65,6 @@ static const char *const fidelity_labels[FIDELITY_COUNT] = {
 static const char *const visibility_labels[VISIBILITY_COUNT] = {
 	"public", "internal", "audit", "sensitive"
 };
-static const char *const durability_labels[DURABILITY_COUNT] = {
-	"disabled", "compacted", "full_fidelity"
-};
 
 void
 draft_list_init(DraftList *list)

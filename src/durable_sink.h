@@ -59,13 +59,10 @@ typedef enum Durability
 	DURABILITY_COUNT
 } Durability;
 
-/* Contract §10 should_persist. */
-static inline bool
-durability_keeps(Durability mode, FidelityClass fidelity)
-{
-	return mode == DURABILITY_FULL_FIDELITY ||
-		(mode == DURABILITY_COMPACTED && fidelity != FIDELITY_OBSERVED);
-}
+/* durability.c: contract §10, what each mode keeps */
+extern const char *const durability_labels[DURABILITY_COUNT];
+extern bool durability_keeps(Durability mode, FidelityClass fidelity);
+extern bool durability_from_label(const char *label, Durability *mode);
 
 /* Contract §2 event types. */
 typedef enum AgentEventType
