@@ -83,6 +83,20 @@ t1	r1	{"event_type":"text_delta","delta":"observed, not kept"}
 \.
 RESET ROLE;
 
+-- A partitioned raw table captured whole (owner), rows written straight into
+-- a partition included.
+SET ROLE regress_app_owner;
+CREATE TABLE raw_parted (k int, thread_id text, run_id text, event jsonb) PARTITION BY LIST (k);
+CREATE TABLE raw_parted_1 PARTITION OF raw_parted FOR VALUES IN (1);
+SELECT * FROM durable_sink.capture_table('raw_parted', 'event', 'thread_id', 'run_id', 'app');
+CREATE TABLE raw_parted_2 PARTITION OF raw_parted FOR VALUES IN (2);
+INSERT INTO raw_parted VALUES (1, 't-parted', 'r-parted', '{"event_type":"error","message":"via parent"}');
+INSERT INTO raw_parted_2 VALUES (2, 't-parted', 'r-parted', '{"event_type":"error","message":"into a partition"}');
+RESET ROLE;
+SET ROLE regress_app_reader;
+SELECT seq, payload->>'message' AS message FROM durable_sink.read('thread', 't-parted');
+RESET ROLE;
+
 -- append with compare-and-append (writer): read the thread's latest seq,
 -- then append expecting it.
 SET ROLE regress_app_writer;
