@@ -52,7 +52,7 @@ start_cluster() {
     as_pg_user "$PG_BIN/initdb" -D "$DS_PGDIR/data" -A trust -U postgres \
         --no-sync >/dev/null
     as_pg_user "$PG_BIN/pg_ctl" -D "$DS_PGDIR/data" -l "$DS_PGDIR/server.log" -w \
-        -o "-p $DS_PORT -k $DS_PGDIR -c listen_addresses='' -c fsync=off -c max_prepared_transactions=4" \
+        -o "-p $DS_PORT -k $DS_PGDIR -c listen_addresses='' -c fsync=off -c max_prepared_transactions=4 -c shared_preload_libraries=durable_sink" \
         start >/dev/null
     export PGHOST=$DS_PGDIR PGPORT=$DS_PORT PGUSER=postgres PGDATABASE=postgres
 }

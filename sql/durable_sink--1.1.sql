@@ -413,3 +413,75 @@ REVOKE EXECUTE ON FUNCTION
     durable_sink.uncapture_table(regclass),
     durable_sink.capture_new_partitions()
 FROM PUBLIC;
+
+-- ------------------------------------------------------------------------
+-- The feed (contract §19): every stored event gets a position when its
+-- transaction commits; read_all hands out only positions that are final.
+-- ------------------------------------------------------------------------
+
+-- Positions, taken at commit (src/feed.c).  Never reused: a rolled-back
+-- commit or a crash leaves holes.
+CREATE SEQUENCE durable_sink.feed_position_seq;
+
+CREATE TABLE durable_sink.feed (
+    position    bigint  PRIMARY KEY,
+    event_id    bigint  NOT NULL            -- durable_sink.events.event_id
+);
+COMMENT ON TABLE durable_sink.feed IS
+    'The feed (contract §19): the position of every stored event, assigned in commit order when its transaction commits.';
+ALTER SEQUENCE durable_sink.feed_position_seq OWNED BY durable_sink.feed.position;
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.feed', '');
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.feed_position_seq', '');
+
+CREATE FUNCTION durable_sink.read_all(after_position bigint DEFAULT 0,
+                                      max_rows integer DEFAULT 1000)
+RETURNS TABLE ("position" bigint, event_id bigint, fidelity durable_sink.fidelity_class,
+               event_kind text, scopes jsonb, thread_id text, run_id text,
+               payload jsonb, causation_id text, correlation_id text, origin text,
+               visibility durable_sink.visibility, schema_version integer,
+               thread_seq bigint, run_seq bigint, created_at timestamptz)
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'durable_sink_read_all';
+COMMENT ON FUNCTION durable_sink.read_all(bigint, integer) IS
+    'The stored events with position > after_position, in position order, at most max_rows (contract §19). Positions only grow in commit order and whatever is returned is final: resuming from the last position returned never skips an event. Errors: 22004 NULL argument, 22023 negative argument.';
+
+-- The parts subscriptions are built from: the horizon (every position at
+-- or below it is final), then the events up to it, read with a snapshot
+-- taken after the horizon.
+CREATE FUNCTION durable_sink.feed_horizon()
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'durable_sink_feed_horizon';
+COMMENT ON FUNCTION durable_sink.feed_horizon() IS
+    'The highest position at or below which every position is final: its transaction is over (contract §19).';
+
+CREATE FUNCTION durable_sink.feed_events(after_position bigint, up_to_position bigint,
+                                         max_rows bigint, event_kinds text[],
+                                         fidelities text[], visibilities text[],
+                                         thread_id text)
+RETURNS TABLE ("position" bigint, event_id bigint, fidelity durable_sink.fidelity_class,
+               event_kind text, scopes jsonb, thread_id text, run_id text,
+               payload jsonb, causation_id text, correlation_id text, origin text,
+               visibility durable_sink.visibility, schema_version integer,
+               thread_seq bigint, run_seq bigint, created_at timestamptz)
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'durable_sink_feed_events';
+COMMENT ON FUNCTION durable_sink.feed_events(bigint, bigint, bigint, text[], text[], text[], text) IS
+    'Internal (subscriptions): events with after_position < position <= up_to_position (a horizon from feed_horizon()), matching the filters (NULL: any), in position order.';
+
+CREATE FUNCTION durable_sink.feed_status(OUT mode text, OUT horizon bigint,
+                                         OUT last_position bigint,
+                                         OUT committing_transactions integer)
+RETURNS record
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'durable_sink_feed_status';
+COMMENT ON FUNCTION durable_sink.feed_status() IS
+    'How the feed works here (contract §19): mode shared_memory (the library is in shared_preload_libraries: appending commits run in parallel) or lock (it is not: appending commits are serialized by a lock, and a prepared transaction that appended holds the feed until it is resolved); the horizon, the last position handed out, and how many appending transactions are committing now.';
+
+REVOKE ALL ON durable_sink.feed, durable_sink.feed_position_seq FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION
+    durable_sink.read_all(bigint, integer),
+    durable_sink.feed_horizon(),
+    durable_sink.feed_events(bigint, bigint, bigint, text[], text[], text[], text),
+    durable_sink.feed_status()
+FROM PUBLIC;

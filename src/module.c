@@ -8,6 +8,7 @@
 #include "utils/guc.h"
 
 #include "announce.h"
+#include "feed.h"
 #include "state_access.h"
 
 PG_MODULE_MAGIC;
@@ -30,4 +31,5 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("durable_sink");
 	state_access_init();
+	feed_init();
 }

@@ -128,6 +128,13 @@ forget_plans_of_other_incarnation(Oid incarnation)
 	tx_caches_forget();
 }
 
+/* The extension's owner, the role its state statements run as. */
+Oid
+extension_owner_oid(void)
+{
+	return extension_owner(extension_type_oid("canonical_event_draft"));
+}
+
 void
 state_access_begin(StateAccess *access)
 {
@@ -154,6 +161,28 @@ state_access_end(StateAccess *access)
 		elog(ERROR, "durable_sink: SPI_finish failed");
 }
 
+/* Prepare plan on first use, and keep it. */
+static void
+state_prepare(StatePlan *plan)
+{
+	SPIPlanPtr	prepared;
+
+	if (plan->plan != NULL)
+		return;
+	if (plan->resolve_types)
+		plan->resolve_types(plan);
+	prepared = SPI_prepare_cursor(plan->sql, plan->nargs, plan->argtypes,
+								  plan->custom_plan ? CURSOR_OPT_CUSTOM_PLAN : 0);
+	if (prepared == NULL)
+		elog(ERROR, "durable_sink: SPI_prepare failed for \"%s\": %s",
+			 plan->sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(prepared) != 0)
+		elog(ERROR, "durable_sink: SPI_keepplan failed");
+	plan->plan = prepared;
+	plan->next_prepared = prepared_plans;
+	prepared_plans = plan;
+}
+
 /*
  * Run plan (preparing it on first use); returns the rows processed.  SPI
  * leaves its own procedure context current after every call; switch back
@@ -165,24 +194,25 @@ state_exec(StatePlan *plan, Datum *values, const char *nulls)
 	MemoryContext caller_context = CurrentMemoryContext;
 	int			rc;
 
-	if (plan->plan == NULL)
-	{
-		SPIPlanPtr	prepared;
-
-		if (plan->resolve_types)
-			plan->resolve_types(plan);
-		prepared = SPI_prepare_cursor(plan->sql, plan->nargs, plan->argtypes,
-									  plan->custom_plan ? CURSOR_OPT_CUSTOM_PLAN : 0);
-		if (prepared == NULL)
-			elog(ERROR, "durable_sink: SPI_prepare failed for \"%s\": %s",
-				 plan->sql, SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(prepared) != 0)
-			elog(ERROR, "durable_sink: SPI_keepplan failed");
-		plan->plan = prepared;
-		plan->next_prepared = prepared_plans;
-		prepared_plans = plan;
-	}
+	state_prepare(plan);
 	rc = SPI_execute_plan(plan->plan, values, nulls, false, 0);
+	MemoryContextSwitchTo(caller_context);
+	if (rc < 0)
+		elog(ERROR, "durable_sink: state statement failed: %s",
+			 SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* state_exec reading with the given snapshot (read-only statements). */
+uint64
+state_exec_snapshot(StatePlan *plan, Datum *values, const char *nulls, Snapshot snapshot)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	int			rc;
+
+	state_prepare(plan);
+	rc = SPI_execute_snapshot(plan->plan, values, nulls, snapshot, InvalidSnapshot,
+							  true, false, 0);
 	MemoryContextSwitchTo(caller_context);
 	if (rc < 0)
 		elog(ERROR, "durable_sink: state statement failed: %s",
@@ -227,11 +257,13 @@ state_scan_keys(Relation index, const StateKey *key, int nkeys, ScanKey scankeys
 							   key[i].value);
 }
 
-/* Does relation relname exist in the extension's schema? */
+/* Does relation relname exist in the extension's schema (if that exists)? */
 bool
 extension_relation_exists(const char *relname)
 {
-	return OidIsValid(get_relname_relid(relname, extension_schema()));
+	Oid			schema = get_namespace_oid("durable_sink", true);
+
+	return OidIsValid(schema) && OidIsValid(get_relname_relid(relname, schema));
 }
 
 pg_attribute_noreturn()

@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "utils/snapshot.h"
 #include "utils/hsearch.h"
 
 #define STATE_PLAN_MAX_ARGS 20
@@ -41,6 +42,9 @@ typedef struct StateAccess
 extern void state_access_begin(StateAccess *access);
 extern void state_access_end(StateAccess *access);
 extern uint64 state_exec(StatePlan *plan, Datum *values, const char *nulls);
+extern uint64 state_exec_snapshot(StatePlan *plan, Datum *values, const char *nulls,
+								  Snapshot snapshot);
+extern Oid	extension_owner_oid(void);
 extern Datum state_result_value(int column, bool *isnull);
 extern Oid	extension_type_oid(const char *type_name);
 extern Oid	extension_relation_oid(const char *relname);

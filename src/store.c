@@ -33,6 +33,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -46,6 +47,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "feed.h"
 #include "state_access.h"
 #include "store.h"
 #include "text_util.h"
@@ -618,6 +620,7 @@ store_append(StoreRow *rows, int count, const AppendExpectation *expect,
 	Datum		args[INSERT_NATTS];
 	StateAccess access;
 	uint64		stored;
+	Oid			event_id_seq;
 	int			i;
 	int			c;
 
@@ -643,8 +646,12 @@ store_append(StoreRow *rows, int count, const AppendExpectation *expect,
 		arrays.values[c] = palloc(sizeof(Datum) * count);
 		arrays.nulls[c] = palloc(sizeof(bool) * count);
 	}
+	event_id_seq = extension_relation_oid("event_id_seq");
 	for (i = 0; i < count; i++)
 	{
+		/* ids are taken here, so the feed knows which events this transaction appended */
+		if (rows[i].event_id == 0)
+			rows[i].event_id = nextval_internal(event_id_seq, false);
 		rows[i].thread_seq = thread_heads[i] >= 0 ? heads.items[thread_heads[i]].next_seq++ : 0;
 		rows[i].run_seq = run_heads[i] >= 0 ? heads.items[run_heads[i]].next_seq++ : 0;
 		fill_insert_row(&arrays, i, &rows[i], &heads, thread_heads[i], run_heads[i]);
@@ -671,6 +678,8 @@ store_append(StoreRow *rows, int count, const AppendExpectation *expect,
 	}
 	if (stored != (uint64) count)
 		elog(ERROR, "durable_sink: stored " UINT64_FORMAT " of %d events", stored, count);
+	for (i = 0; i < count; i++)
+		feed_note_appended(rows[i].event_id);
 	if (result != NULL)
 	{
 		for (i = 0; i < count; i++)

@@ -12,6 +12,8 @@ use IPC::Run;
 
 my $node = PostgreSQL::Test::Cluster->new('crash');
 $node->init;
+# The feed's shared memory (contract §19) needs the library preloaded.
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'durable_sink'");
 $node->start;
 
 # Two raw tables, one per trigger kind.  full_fidelity: every valid raw row

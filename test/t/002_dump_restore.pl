@@ -13,6 +13,8 @@ use DurableSinkTest qw(tagged_raw_tables);
 
 my $node = PostgreSQL::Test::Cluster->new('dump');
 $node->init;
+# The feed's shared memory (contract §19) needs the library preloaded.
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'durable_sink'");
 $node->start;
 
 $node->safe_psql('postgres', q{

@@ -12,6 +12,8 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('partitions_dump');
 $node->init;
+# The feed's shared memory (contract §19) needs the library preloaded.
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'durable_sink'");
 $node->start;
 
 $node->safe_psql('postgres', q{

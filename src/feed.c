@@ -1,0 +1,600 @@
+/*
+ * feed.c
+ *     Contract §19: the feed — one commit-ordered stream of every event the
+ *     store keeps, that no reader can skip.
+ *
+ * The problem: a position handed out when an event is inserted becomes
+ * visible when its transaction commits, so position 101 can be visible
+ * before 100, and a reader that moved past 101 never sees 100.  Here:
+ *
+ * 1. Positions are allocated at commit, not at insert.  The transaction
+ *    remembers the event_ids it appended (feed_note_appended); in its
+ *    pre-commit callback it takes positions from durable_sink.feed_position_seq
+ *    for them, in append order, and inserts (position, event_id) rows into
+ *    durable_sink.feed.  An open transaction, appending or not, has no
+ *    position yet, so it holds nobody back.
+ *
+ * 2. A transaction announces, before it takes its first position, the
+ *    lowest position it can get: it registers (xid, first_position) in a
+ *    slot of shared memory, with first_position = the sequence's
+ *    last_value + 1, under the feed LWLock.  Positions only grow, so all of
+ *    its positions are >= first_position.  The slot stays until the
+ *    transaction is over: removed in the commit callback, which runs after
+ *    the commit is visible to new snapshots, or at abort; a prepared
+ *    transaction's slot stays until COMMIT/ROLLBACK PREPARED (the slot is
+ *    free once TransactionIdIsInProgress says no).
+ *
+ * 3. A reader first computes the horizon under the same lock: the lowest
+ *    first_position of a registered transaction still in progress, minus
+ *    one, or, with none in progress, the sequence's last_value.  Every
+ *    position at or below the horizon belongs to a transaction that is
+ *    over.  Only then does it take the snapshot it reads with (the order
+ *    matters: a snapshot taken before could miss a transaction that
+ *    finished in between), and it reads positions up to the horizon.  So
+ *    whatever it is handed is final: nothing can appear later at or below
+ *    a position it was given.
+ *
+ * The only serialization is the LWLock around registering and computing
+ * the horizon: microseconds, never across a transaction.
+ *
+ * Without shared_preload_libraries there is no shared memory: a
+ * transaction then takes a heavyweight lock (an advisory lock of the
+ * database) in its pre-commit callback and holds it until its commit is
+ * visible, and a reader waits for that lock before it takes its snapshot.
+ * Correct, but commits of appending transactions are serialized, and a
+ * prepared transaction that appended holds the feed (readers and appending
+ * commits) until it is resolved.  durable_sink.feed_status() tells which
+ * mode is in force.
+ *
+ * Locking rules: FeedShared->lock protects the slots.  It is taken
+ * exclusively to claim or clear a slot, shared to compute a horizon.
+ * While holding it we read the feed sequence (a buffer lock) and ask the
+ * ProcArray whether a transaction is in progress; nothing takes our lock
+ * while holding those.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/twophase.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/lwlock.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
+
+#include "durable_sink.h"
+#include "feed.h"
+#include "state_access.h"
+
+PG_FUNCTION_INFO_V1(durable_sink_read_all);
+PG_FUNCTION_INFO_V1(durable_sink_feed_events);
+PG_FUNCTION_INFO_V1(durable_sink_feed_horizon);
+PG_FUNCTION_INFO_V1(durable_sink_feed_status);
+
+/* One registered transaction: the lowest position it can get. */
+typedef struct FeedSlot
+{
+	Oid			dboid;
+	TransactionId xid;			/* InvalidTransactionId: free */
+	int64		first_position;
+} FeedSlot;
+
+typedef struct FeedShared
+{
+	LWLock	   *lock;
+	int			nslots;
+	FeedSlot	slots[FLEXIBLE_ARRAY_MEMBER];
+} FeedShared;
+
+/* NULL when the library was not preloaded (the lock-based mode). */
+static FeedShared *feed_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* The slot this backend's current transaction registered, or NULL. */
+static FeedSlot *my_slot = NULL;
+
+/* Advisory lock of the lock-based mode: ("ds", "feed") in the int4 pair space. */
+#define FEED_LOCK_KEY1 0x6473
+#define FEED_LOCK_KEY2 0x66656564
+
+/* Events this transaction appended, in append order. */
+typedef struct AppendedEvent
+{
+	int64		event_id;
+	SubTransactionId subxid;	/* the subtransaction that appended it */
+} AppendedEvent;
+
+static AppendedEvent *appended = NULL;	/* in TopTransactionContext */
+static int	nappended = 0;
+static int	appended_capacity = 0;
+
+static StatePlan insert_feed_plan = {
+	.sql = "INSERT INTO durable_sink.feed (position, event_id) "
+		"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))",
+	.nargs = 2,
+	.argtypes = {INT8ARRAYOID, INT8ARRAYOID}
+};
+
+/*
+ * The feed's events after a position up to another, in position order,
+ * optionally filtered (subscriptions).  Planned for each execution: a
+ * generic plan made while the feed was small could keep a sequential scan.
+ */
+static StatePlan read_feed_plan = {
+	.sql = "SELECT f.position, e.event_id, e.fidelity, e.event_kind, e.scopes, e.thread_id, "
+		"       e.run_id, e.payload, e.causation_id, e.correlation_id, e.origin, "
+		"       e.visibility, e.schema_version, e.thread_seq, e.run_seq, e.created_at "
+		"FROM durable_sink.feed f "
+		"JOIN durable_sink.events e ON e.event_id OPERATOR(pg_catalog.=) f.event_id "
+		"WHERE f.position OPERATOR(pg_catalog.>) $1 AND f.position OPERATOR(pg_catalog.<=) $2 "
+		"  AND ($4 IS NULL OR e.event_kind OPERATOR(pg_catalog.=) ANY ($4)) "
+		"  AND ($5 IS NULL OR e.fidelity::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($5)) "
+		"  AND ($6 IS NULL OR e.visibility::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($6)) "
+		"  AND ($7 IS NULL OR e.thread_id OPERATOR(pg_catalog.=) $7) "
+		"ORDER BY f.position LIMIT $3",
+	.nargs = 7,
+	.argtypes = {INT8OID, INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID},
+	.custom_plan = true
+};
+
+/* ------------------------------------------------------- shared memory */
+
+static Size
+feed_shmem_size(void)
+{
+	return add_size(offsetof(FeedShared, slots),
+					mul_size(MaxBackends + max_prepared_xacts, sizeof(FeedSlot)));
+}
+
+static void
+feed_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(feed_shmem_size());
+	RequestNamedLWLockTranche("durable_sink", 1);
+}
+
+static void
+feed_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	feed_shared = ShmemInitStruct("durable_sink feed", feed_shmem_size(), &found);
+	if (!found)
+	{
+		feed_shared->lock = &(GetNamedLWLockTranche("durable_sink"))->lock;
+		feed_shared->nslots = MaxBackends + max_prepared_xacts;
+		memset(feed_shared->slots, 0, sizeof(FeedSlot) * feed_shared->nslots);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* ------------------------------------------------------------ positions */
+
+/*
+ * The highest position handed out in this database (0: none): the feed
+ * sequence's last value, read as the extension owner.
+ */
+static int64
+last_position(void)
+{
+	Oid			seq = extension_relation_oid("feed_position_seq");
+	Oid			saved_userid;
+	int			saved_sec_context;
+	Datum		value;
+	bool		isnull;
+	LOCAL_FCINFO(fcinfo, 1);
+
+	GetUserIdAndSecContext(&saved_userid, &saved_sec_context);
+	SetUserIdAndSecContext(extension_owner_oid(), saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = ObjectIdGetDatum(seq);
+	fcinfo->args[0].isnull = false;
+	value = pg_sequence_last_value(fcinfo);
+	isnull = fcinfo->isnull;
+	SetUserIdAndSecContext(saved_userid, saved_sec_context);
+	return isnull ? 0 : DatumGetInt64(value);
+}
+
+static bool
+slot_is_free(const FeedSlot *slot)
+{
+	return !TransactionIdIsValid(slot->xid) || !TransactionIdIsInProgress(slot->xid);
+}
+
+/* Register this transaction before it takes its first position. */
+static void
+register_transaction(void)
+{
+	int			i;
+
+	/* never wait for a heavyweight lock while holding the LWLock */
+	LockRelationOid(extension_relation_oid("feed_position_seq"), AccessShareLock);
+	LWLockAcquire(feed_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < feed_shared->nslots; i++)
+	{
+		if (slot_is_free(&feed_shared->slots[i]))
+			break;
+	}
+	if (i == feed_shared->nslots)
+	{
+		LWLockRelease(feed_shared->lock);
+		elog(ERROR, "durable_sink: no free feed slot");
+	}
+	my_slot = &feed_shared->slots[i];
+	my_slot->dboid = MyDatabaseId;
+	my_slot->xid = GetTopTransactionId();
+	my_slot->first_position = last_position() + 1;
+	LWLockRelease(feed_shared->lock);
+}
+
+/* The transaction is over (its commit visible, or aborted): free its slot. */
+static void
+unregister_transaction(void)
+{
+	if (my_slot == NULL)
+		return;
+	LWLockAcquire(feed_shared->lock, LW_EXCLUSIVE);
+	my_slot->xid = InvalidTransactionId;
+	LWLockRelease(feed_shared->lock);
+	my_slot = NULL;
+}
+
+static void
+feed_lock_tag(LOCKTAG *tag)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, FEED_LOCK_KEY1, FEED_LOCK_KEY2, 2);
+}
+
+/*
+ * Every position at or below the result is final: its transaction is over.
+ * Take the snapshot to read them with only after this returns.
+ */
+int64
+feed_horizon(void)
+{
+	int64		horizon;
+	int			i;
+
+	if (feed_shared == NULL)
+	{
+		LOCKTAG		tag;
+
+		/* wait for the appending commit in progress, if any */
+		feed_lock_tag(&tag);
+		(void) LockAcquire(&tag, ShareLock, true, false);
+		horizon = last_position();
+		LockRelease(&tag, ShareLock, true);
+		return horizon;
+	}
+	/* never wait for a heavyweight lock while holding the LWLock */
+	LockRelationOid(extension_relation_oid("feed_position_seq"), AccessShareLock);
+	LWLockAcquire(feed_shared->lock, LW_SHARED);
+	horizon = last_position();
+	for (i = 0; i < feed_shared->nslots; i++)
+	{
+		FeedSlot   *slot = &feed_shared->slots[i];
+
+		if (slot->dboid == MyDatabaseId && TransactionIdIsValid(slot->xid) &&
+			slot->first_position - 1 < horizon && TransactionIdIsInProgress(slot->xid))
+			horizon = slot->first_position - 1;
+	}
+	LWLockRelease(feed_shared->lock);
+	return horizon;
+}
+
+/*
+ * Give this transaction's events their positions and feed rows: called
+ * just before it commits or prepares.
+ */
+static void
+assign_positions(void)
+{
+	Oid			seq;
+	Datum	   *positions;
+	Datum	   *event_ids;
+	Datum		args[2];
+	StateAccess access;
+	int			i;
+
+	if (nappended == 0)
+		return;
+	/*
+	 * No feed: the installed objects are still 1.0 (ALTER EXTENSION UPDATE
+	 * gives the events stored until then their positions), or the extension
+	 * was dropped in this transaction.
+	 */
+	if (!extension_relation_exists("feed_position_seq"))
+	{
+		nappended = 0;
+		return;
+	}
+	if (feed_shared != NULL)
+		register_transaction();
+	else
+	{
+		LOCKTAG		tag;
+
+		/* held until the transaction's commit is visible */
+		feed_lock_tag(&tag);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	}
+	seq = extension_relation_oid("feed_position_seq");
+	positions = palloc(sizeof(Datum) * nappended);
+	event_ids = palloc(sizeof(Datum) * nappended);
+	for (i = 0; i < nappended; i++)
+	{
+		positions[i] = Int64GetDatum(nextval_internal(seq, false));
+		event_ids[i] = Int64GetDatum(appended[i].event_id);
+	}
+	args[0] = PointerGetDatum(construct_array(positions, nappended, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	args[1] = PointerGetDatum(construct_array(event_ids, nappended, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	PushActiveSnapshot(GetTransactionSnapshot());
+	state_access_begin(&access);
+	state_exec(&insert_feed_plan, args, NULL);
+	state_access_end(&access);
+	PopActiveSnapshot();
+	nappended = 0;
+}
+
+static void
+forget_appended(void)
+{
+	appended = NULL;
+	nappended = 0;
+	appended_capacity = 0;
+}
+
+static void
+feed_xact_callback(XactEvent event, void *arg pg_attribute_unused())
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			assign_positions();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+			/* the commit is visible now (or never will be) */
+			unregister_transaction();
+			forget_appended();
+			break;
+		case XACT_EVENT_PREPARE:
+			/* the slot stays until COMMIT/ROLLBACK PREPARED ends the xid */
+			my_slot = NULL;
+			forget_appended();
+			break;
+		default:
+			break;
+	}
+}
+
+/* Events of an aborted subtransaction were never appended. */
+static void
+feed_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg pg_attribute_unused())
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		while (nappended > 0 && appended[nappended - 1].subxid >= mySubid)
+			nappended--;
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		int			i;
+
+		/* they now belong to the parent (which may still abort) */
+		for (i = 0; i < nappended; i++)
+			if (appended[i].subxid >= mySubid)
+				appended[i].subxid = parentSubid;
+	}
+}
+
+/* Remember an event this transaction appended (store.c). */
+void
+feed_note_appended(int64 event_id)
+{
+	if (nappended == appended_capacity)
+	{
+		appended_capacity = Max(16, appended_capacity * 2);
+		appended = appended ?
+			repalloc(appended, sizeof(AppendedEvent) * appended_capacity) :
+			MemoryContextAlloc(TopTransactionContext, sizeof(AppendedEvent) * appended_capacity);
+	}
+	appended[nappended].event_id = event_id;
+	appended[nappended].subxid = GetCurrentSubTransactionId();
+	nappended++;
+}
+
+void
+feed_init(void)
+{
+	if (process_shared_preload_libraries_in_progress)
+	{
+		prev_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = feed_shmem_request;
+		prev_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = feed_shmem_startup;
+	}
+	RegisterXactCallback(feed_xact_callback, NULL);
+	RegisterSubXactCallback(feed_subxact_callback, NULL);
+}
+
+/* ------------------------------------------------------------- reading */
+
+static Datum
+nullable_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? (Datum) 0 : PG_GETARG_DATUM(argno);
+}
+
+/*
+ * Read the feed's events with position in (after, up_to], at most
+ * max_rows, into the SRF's result, with a snapshot taken now.
+ */
+static void
+read_feed(FunctionCallInfo fcinfo, int64 after, int64 up_to, int64 max_rows,
+		  Datum kinds, Datum fidelities, Datum visibilities, Datum thread_id)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	StateAccess access;
+	Snapshot	snapshot;
+	uint64		i;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (max_rows == 0 || up_to <= after)
+		return;
+	args[0] = Int64GetDatum(after);
+	args[1] = Int64GetDatum(up_to);
+	args[2] = Int64GetDatum(max_rows);
+	args[3] = kinds;
+	args[4] = fidelities;
+	args[5] = visibilities;
+	args[6] = thread_id;
+	for (i = 3; i < 7; i++)
+		nulls[i] = args[i] == (Datum) 0 ? 'n' : ' ';
+
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	state_access_begin(&access);
+	state_exec_snapshot(&read_feed_plan, args, nulls, snapshot);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+	}
+	state_access_end(&access);
+	UnregisterSnapshot(snapshot);
+}
+
+static int64
+bounded_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	int64		value;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	value = PG_GETARG_INT64(argno);
+	if (value < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", name)));
+	return value;
+}
+
+/*
+ * durable_sink.read_all(after_position bigint DEFAULT 0,
+ *                       max_rows integer DEFAULT 1000)
+ *     -> TABLE (position, event_id, <draft columns>, thread_seq, run_seq, created_at)
+ *
+ * The stored events with position > after_position, in position order, at
+ * most max_rows.  Whatever it returns is final (contract §19): resuming
+ * from the last position returned never skips an event.  Errors: 22004 for
+ * a NULL argument, 22023 for a negative one.
+ */
+Datum
+durable_sink_read_all(PG_FUNCTION_ARGS)
+{
+	int64		after;
+	int64		max_rows;
+	int64		horizon;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "after_position" : "max_rows")));
+	after = PG_GETARG_INT64(0);
+	max_rows = PG_GETARG_INT32(1);
+	if (after < 0 || max_rows < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", after < 0 ? "after_position" : "max_rows")));
+	horizon = feed_horizon();
+	read_feed(fcinfo, after, horizon, max_rows, (Datum) 0, (Datum) 0, (Datum) 0, (Datum) 0);
+	return (Datum) 0;
+}
+
+/*
+ * durable_sink.feed_events(after_position bigint, up_to_position bigint,
+ *     max_rows bigint, event_kinds text[], fidelities text[],
+ *     visibilities text[], thread_id text) -> SETOF (as read_all)
+ *
+ * For the subscription functions: the feed's events in (after, up_to]
+ * matching the filters (NULL: any).  up_to must come from feed_horizon()
+ * called before; the snapshot is taken here.
+ */
+Datum
+durable_sink_feed_events(PG_FUNCTION_ARGS)
+{
+	int64		after = bounded_arg(fcinfo, 0, "after_position");
+	int64		up_to = bounded_arg(fcinfo, 1, "up_to_position");
+	int64		max_rows = bounded_arg(fcinfo, 2, "max_rows");
+
+	read_feed(fcinfo, after, up_to, max_rows, nullable_arg(fcinfo, 3),
+			  nullable_arg(fcinfo, 4), nullable_arg(fcinfo, 5), nullable_arg(fcinfo, 6));
+	return (Datum) 0;
+}
+
+/* durable_sink.feed_horizon() -> bigint: see feed_horizon(). */
+Datum
+durable_sink_feed_horizon(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(feed_horizon());
+}
+
+/*
+ * durable_sink.feed_status() -> TABLE (mode text, horizon bigint,
+ *     last_position bigint, committing_transactions integer)
+ *
+ * mode: 'shared_memory' (the library is in shared_preload_libraries) or
+ * 'lock' (it is not: appending commits are serialized, contract §19).
+ */
+Datum
+durable_sink_feed_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	int			committing = 0;
+	int			i;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "durable_sink: feed_status must return a row");
+	values[0] = CStringGetTextDatum(feed_shared ? "shared_memory" : "lock");
+	values[1] = Int64GetDatum(feed_horizon());
+	values[2] = Int64GetDatum(last_position());
+	if (feed_shared != NULL)
+	{
+		LWLockAcquire(feed_shared->lock, LW_SHARED);
+		for (i = 0; i < feed_shared->nslots; i++)
+			if (feed_shared->slots[i].dboid == MyDatabaseId &&
+				TransactionIdIsValid(feed_shared->slots[i].xid) &&
+				TransactionIdIsInProgress(feed_shared->slots[i].xid))
+				committing++;
+		LWLockRelease(feed_shared->lock);
+	}
+	values[3] = Int32GetDatum(committing);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}

@@ -1,0 +1,15 @@
+/*
+ * feed.h
+ *     The feed (contract §19): commit-ordered positions for every stored
+ *     event, readable without skipping.
+ */
+#ifndef DURABLE_SINK_FEED_H
+#define DURABLE_SINK_FEED_H
+
+#include "postgres.h"
+
+extern void feed_init(void);
+extern void feed_note_appended(int64 event_id);
+extern int64 feed_horizon(void);
+
+#endif							/* DURABLE_SINK_FEED_H */
