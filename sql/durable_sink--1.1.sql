@@ -485,3 +485,214 @@ REVOKE EXECUTE ON FUNCTION
     durable_sink.feed_events(bigint, bigint, bigint, text[], text[], text[], text),
     durable_sink.feed_status()
 FROM PUBLIC;
+
+-- ------------------------------------------------------------------------
+-- Subscriptions (contract §20): named consumers that keep their place in
+-- the database.  Each role sees and manages only its own (row-level
+-- security); reading goes through the feed's functions.
+-- ------------------------------------------------------------------------
+
+CREATE TABLE durable_sink.subscriptions (
+    name            text    PRIMARY KEY,
+    owner           oid     NOT NULL,       -- the role that created it (pg_authid.oid)
+    event_kinds     text[],                 -- filters; NULL: any
+    fidelities      durable_sink.fidelity_class[],
+    visibilities    durable_sink.visibility[],
+    thread_id       text,
+    checkpoint      bigint  NOT NULL,       -- acknowledged up to this position
+    handed_up_to    bigint  NOT NULL,       -- polls have covered the feed up to here
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    acked_at        timestamptz,
+    CHECK (name OPERATOR(pg_catalog.<>) ''),
+    CHECK (checkpoint OPERATOR(pg_catalog.<=) handed_up_to)
+);
+COMMENT ON TABLE durable_sink.subscriptions IS
+    'Named feed consumers (contract §20): filters, the acknowledged checkpoint and how far polls have covered the feed. Row-level security: a role sees only the subscriptions of roles it is a member of.';
+ALTER TABLE durable_sink.subscriptions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_subscriptions ON durable_sink.subscriptions
+    USING (pg_catalog.pg_has_role(CURRENT_USER, owner, 'MEMBER'))
+    WITH CHECK (pg_catalog.pg_has_role(CURRENT_USER, owner, 'MEMBER'));
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.subscriptions', '');
+REVOKE ALL ON durable_sink.subscriptions FROM PUBLIC;
+
+CREATE FUNCTION durable_sink.create_subscription(
+    name text,
+    event_kinds text[] DEFAULT NULL,
+    fidelities durable_sink.fidelity_class[] DEFAULT NULL,
+    visibilities durable_sink.visibility[] DEFAULT NULL,
+    thread_id text DEFAULT NULL,
+    start_after bigint DEFAULT 0)
+RETURNS durable_sink.subscriptions
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $create$
+DECLARE
+    created durable_sink.subscriptions;
+BEGIN
+    IF name IS NULL OR start_after IS NULL THEN
+        RAISE EXCEPTION '% must not be null', CASE WHEN name IS NULL THEN 'name' ELSE 'start_after' END
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF btrim(name) = '' OR start_after < 0 THEN
+        RAISE EXCEPTION '%', CASE WHEN start_after < 0 THEN 'start_after must not be negative'
+                                  ELSE 'name must not be blank' END
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO durable_sink.subscriptions AS s
+        (name, owner, event_kinds, fidelities, visibilities, thread_id, checkpoint, handed_up_to)
+    VALUES (create_subscription.name, (SELECT r.oid FROM pg_roles r WHERE r.rolname = CURRENT_USER),
+            create_subscription.event_kinds, create_subscription.fidelities,
+            create_subscription.visibilities, create_subscription.thread_id,
+            start_after, start_after)
+    RETURNING s.* INTO created;
+    RETURN created;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'subscription "%" already exists', create_subscription.name
+        USING ERRCODE = 'duplicate_object';
+END
+$create$;
+COMMENT ON FUNCTION durable_sink.create_subscription(text, text[], durable_sink.fidelity_class[], durable_sink.visibility[], text, bigint) IS
+    'Create a named subscription owned by the current role (contract §20). Filters: event kinds, fidelities, visibilities, one thread (NULL: any). start_after: the position it starts after (0: the whole feed; durable_sink.feed_horizon(): from now). Errors: 22004, 22023, 42710 name taken.';
+
+CREATE FUNCTION durable_sink.drop_subscription(name text)
+RETURNS boolean
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $drop$
+    WITH gone AS (DELETE FROM durable_sink.subscriptions s
+                  WHERE s.name = drop_subscription.name RETURNING 1)
+    SELECT count(*) > 0 FROM gone;
+$drop$;
+COMMENT ON FUNCTION durable_sink.drop_subscription(text) IS
+    'Drop one of the current role''s subscriptions; true if it existed (contract §20).';
+
+CREATE FUNCTION durable_sink.poll(subscription text, max_rows integer DEFAULT 100)
+RETURNS TABLE ("position" bigint, event_id bigint, fidelity durable_sink.fidelity_class,
+               event_kind text, scopes jsonb, thread_id text, run_id text,
+               payload jsonb, causation_id text, correlation_id text, origin text,
+               visibility durable_sink.visibility, schema_version integer,
+               thread_seq bigint, run_seq bigint, created_at timestamptz)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $poll$
+DECLARE
+    sub durable_sink.subscriptions;
+    horizon bigint;
+    covered bigint;
+    n bigint := 0;
+    last_seen bigint;
+BEGIN
+    IF subscription IS NULL OR max_rows IS NULL THEN
+        RAISE EXCEPTION '% must not be null', CASE WHEN subscription IS NULL THEN 'subscription' ELSE 'max_rows' END
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF max_rows < 1 THEN
+        RAISE EXCEPTION 'max_rows must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- One poller at a time: a second one waits here until the first one's
+    -- transaction ends, then starts after what it acknowledged.
+    SELECT * INTO sub FROM durable_sink.subscriptions s WHERE s.name = subscription FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'subscription "%" does not exist', subscription
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    -- The horizon first, then the read (its snapshot is taken after).
+    horizon := durable_sink.feed_horizon();
+    FOR "position", event_id, fidelity, event_kind, scopes, thread_id, run_id, payload,
+        causation_id, correlation_id, origin, visibility, schema_version, thread_seq,
+        run_seq, created_at IN
+        SELECT * FROM durable_sink.feed_events(sub.checkpoint, horizon, max_rows, sub.event_kinds,
+                                               sub.fidelities::text[], sub.visibilities::text[],
+                                               sub.thread_id)
+    LOOP
+        n := n + 1;
+        last_seen := poll."position";
+        RETURN NEXT;
+    END LOOP;
+    -- A full batch covers the feed up to its last event; a short one up to
+    -- the horizon (nothing else there matches).
+    covered := CASE WHEN n = max_rows THEN last_seen ELSE greatest(horizon, sub.checkpoint) END;
+    IF covered > sub.handed_up_to THEN
+        UPDATE durable_sink.subscriptions s SET handed_up_to = covered WHERE s.name = subscription;
+    END IF;
+END
+$poll$;
+COMMENT ON FUNCTION durable_sink.poll(text, integer) IS
+    'The next batch of a subscription (contract §20): up to max_rows events after its checkpoint that match its filters, in position order. Until ack moves the checkpoint, polls return the same batch (at-least-once); poll, write and ack in one transaction for exactly-once, and concurrent pollers of one subscription serialize. Errors: 22004, 22023, 42704 unknown subscription.';
+
+CREATE FUNCTION durable_sink.ack(subscription text, up_to_position bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $ack$
+DECLARE
+    sub durable_sink.subscriptions;
+    target bigint;
+BEGIN
+    IF subscription IS NULL THEN
+        RAISE EXCEPTION 'subscription must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO sub FROM durable_sink.subscriptions s WHERE s.name = subscription FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'subscription "%" does not exist', subscription
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    target := coalesce(up_to_position, sub.handed_up_to);
+    IF target > sub.handed_up_to THEN
+        RAISE EXCEPTION 'position % was never handed to subscription "%"', target, subscription
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Polls have covered the feed up to position %s.', sub.handed_up_to);
+    END IF;
+    IF target < sub.checkpoint THEN
+        RAISE EXCEPTION 'subscription "%" is already acknowledged up to position %', subscription, sub.checkpoint
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Acknowledgements only move forward.';
+    END IF;
+    UPDATE durable_sink.subscriptions s SET checkpoint = target, acked_at = now()
+    WHERE s.name = subscription;
+    RETURN target;
+END
+$ack$;
+COMMENT ON FUNCTION durable_sink.ack(text, bigint) IS
+    'Acknowledge a subscription up to a position it was handed (NULL: everything handed so far); returns the new checkpoint (contract §20). Forward only. Errors: 22004, 22023 never handed or backwards, 42704 unknown subscription.';
+
+-- How far behind each subscription the caller may see is: events after its
+-- checkpoint matching its filters, and the age of the oldest.
+CREATE FUNCTION durable_sink.feed_backlog(after_position bigint, event_kinds text[],
+                                          fidelities text[], visibilities text[],
+                                          thread_id text,
+                                          OUT events bigint, OUT oldest timestamptz)
+RETURNS record
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $backlog$
+    SELECT count(*), min(e.created_at)
+    FROM durable_sink.feed f JOIN durable_sink.events e ON e.event_id = f.event_id
+    WHERE f.position > after_position
+      AND (feed_backlog.event_kinds IS NULL OR e.event_kind = ANY (feed_backlog.event_kinds))
+      AND (feed_backlog.fidelities IS NULL OR e.fidelity::text = ANY (feed_backlog.fidelities))
+      AND (feed_backlog.visibilities IS NULL OR e.visibility::text = ANY (feed_backlog.visibilities))
+      AND (feed_backlog.thread_id IS NULL OR e.thread_id = feed_backlog.thread_id);
+$backlog$;
+COMMENT ON FUNCTION durable_sink.feed_backlog(bigint, text[], text[], text[], text) IS
+    'Count and oldest created_at of the stored events after a position that match the filters (NULL: any), without their contents (contract §20).';
+
+CREATE VIEW durable_sink.subscription_lag WITH (security_invoker = true) AS
+SELECT s.name, s.owner::regrole AS owner, s.checkpoint, s.handed_up_to,
+       b.events AS events_behind,
+       pg_catalog.now() OPERATOR(pg_catalog.-) b.oldest AS oldest_unacked_age,
+       s.acked_at
+FROM durable_sink.subscriptions s,
+     LATERAL durable_sink.feed_backlog(s.checkpoint, s.event_kinds, s.fidelities::text[],
+                                       s.visibilities::text[], s.thread_id) b;
+COMMENT ON VIEW durable_sink.subscription_lag IS
+    'The caller''s subscriptions and how far behind each is (contract §20): events after the checkpoint that match its filters, and the age of the oldest of them.';
+
+REVOKE ALL ON durable_sink.subscription_lag FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION
+    durable_sink.create_subscription(text, text[], durable_sink.fidelity_class[], durable_sink.visibility[], text, bigint),
+    durable_sink.drop_subscription(text),
+    durable_sink.poll(text, integer),
+    durable_sink.ack(text, bigint),
+    durable_sink.feed_backlog(bigint, text[], text[], text[], text)
+FROM PUBLIC;
