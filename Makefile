@@ -19,7 +19,8 @@ REGRESS_OPTS = --load-extension=durable_sink
 
 # isolation specs: test/specs/<name>.spec against test/expected/<name>.out
 ISOLATION   = run_start_race compaction_race append_race idempotency_race \
-              emit_run_start_race lock_order held_snapshot
+              emit_run_start_race lock_order held_snapshot feed_skip feed_pollers \
+              feed_rollback
 ISOLATION_OPTS = --inputdir=test --load-extension=durable_sink
 
 # TAP tests (PostgreSQL::Test::Cluster): crash and restart behaviour
