@@ -1,0 +1,133 @@
+-- Contract §19/§20: the feed (read_all) and subscriptions.  Positions are
+-- shown relative to where this suite started, so other suites' events do
+-- not matter.
+\pset null '(null)'
+SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS start FROM durable_sink.feed_position_seq \gset
+CREATE FUNCTION pg_temp.rel(p bigint) RETURNS bigint LANGUAGE sql AS $$ SELECT p - :start $$;
+
+SELECT mode FROM durable_sink.feed_status();
+
+-- Positions are taken at commit, in commit order; within a transaction in
+-- append order.  An open transaction's events have none yet.
+SELECT count(*) FROM durable_sink.emit('{"event_type":"run_start","thread_id":"feed-1","run_id":"feed-r1"}', 'feed-1', 'feed-r1');
+BEGIN;
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"m1"}', 'feed-1', 'feed-r1');
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"m2"}', 'feed-2', 'feed-r2');
+-- only the committed run_start is in the feed yet
+SELECT event_kind FROM durable_sink.read_all(:start);
+COMMIT;
+SELECT pg_temp.rel(position) AS position, event_kind, thread_id, run_id, thread_seq, run_seq,
+       payload->>'message' AS message
+FROM durable_sink.read_all(:start);
+
+-- Every column of the draft, and created_at, as stored.
+SELECT (r.event_id, r.fidelity, r.event_kind, r.scopes, r.thread_id, r.run_id, r.payload,
+        r.causation_id, r.correlation_id, r.origin, r.visibility, r.schema_version,
+        r.thread_seq, r.run_seq, r.created_at)
+     IS NOT DISTINCT FROM (e.event_id, e.fidelity, e.event_kind, e.scopes, e.thread_id, e.run_id, e.payload,
+        e.causation_id, e.correlation_id, e.origin, e.visibility, e.schema_version,
+        e.thread_seq, e.run_seq, e.created_at) AS same_as_stored
+FROM durable_sink.read_all(:start) r
+JOIN durable_sink.events e USING (event_id);
+
+-- Resuming after a position, and max_rows.
+SELECT pg_temp.rel(position) AS position, event_kind
+FROM durable_sink.read_all(:start + 1, 1);
+SELECT count(*) FROM durable_sink.read_all(:start, 0);
+
+-- A rolled-back savepoint's events never get a position; append, triggers
+-- and idempotent retries (nothing new) go through the same path.
+BEGIN;
+SAVEPOINT s;
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"rolled back"}', 'feed-1', 'feed-r1');
+ROLLBACK TO SAVEPOINT s;
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"kept"}', 'feed-1', 'feed-r1');
+SELECT event_kind FROM durable_sink.append(
+  ROW('domain_event', 'MailboxQueued', '[{"scope_type":"thread","thread_id":"feed-1"}]', NULL, NULL,
+      '{"m":1}', NULL, NULL, 'mailbox', 'audit', 1)::durable_sink.canonical_event_draft, 'feed-w', 'k1');
+SELECT event_kind FROM durable_sink.append(
+  ROW('domain_event', 'MailboxQueued', '[{"scope_type":"thread","thread_id":"feed-1"}]', NULL, NULL,
+      '{"m":1}', NULL, NULL, 'mailbox', 'audit', 1)::durable_sink.canonical_event_draft, 'feed-w', 'k1');
+COMMIT;
+CREATE TABLE feed_raw (thread_id text, run_id text, event jsonb);
+CREATE TRIGGER capture AFTER INSERT ON feed_raw REFERENCING NEW TABLE AS n FOR EACH STATEMENT
+  EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'raw', 'compacted');
+INSERT INTO feed_raw VALUES ('feed-3', 'feed-r3', '{"event_type":"error","message":"t1"}'),
+                            ('feed-3', 'feed-r3', '{"event_type":"text_delta","delta":"not kept"}'),
+                            ('feed-3', 'feed-r3', '{"event_type":"error","message":"t2"}');
+SELECT pg_temp.rel(position) AS position, event_kind, thread_id, payload->>'message' AS message
+FROM durable_sink.read_all(:start + 3);
+-- Positions are unique, increasing, and one per stored event.
+SELECT count(*) = count(DISTINCT position) AS unique_positions,
+       count(*) = (SELECT count(*) FROM durable_sink.events WHERE thread_id LIKE 'feed-%') AS one_per_event
+FROM durable_sink.read_all(:start);
+
+-- Bad arguments.
+SELECT * FROM durable_sink.read_all(NULL);
+SELECT * FROM durable_sink.read_all(0, NULL);
+SELECT * FROM durable_sink.read_all(-1);
+SELECT * FROM durable_sink.read_all(0, -5);
+-- Both call styles.
+SELECT count(*) FROM (SELECT durable_sink.read_all(:start)) x;
+
+-- Subscriptions.
+SELECT name, checkpoint = :start AS at_start, event_kinds, thread_id
+FROM durable_sink.create_subscription('feed-errors', event_kinds => '{ErrorRecorded}',
+                                      start_after => :start);
+SELECT name FROM durable_sink.create_subscription('feed-errors');
+SELECT name FROM durable_sink.create_subscription(' ');
+SELECT name FROM durable_sink.create_subscription('x', start_after => -1);
+SELECT pg_temp.rel(position) AS position, event_kind, payload->>'message' AS message
+FROM durable_sink.poll('feed-errors', 2);
+-- Not acknowledged: the same batch again (at-least-once).
+SELECT pg_temp.rel(position) AS position FROM durable_sink.poll('feed-errors', 2);
+SELECT pg_temp.rel(durable_sink.ack('feed-errors')) AS checkpoint;
+SELECT pg_temp.rel(position) AS position, payload->>'message' AS message FROM durable_sink.poll('feed-errors', 10);
+-- Acknowledging what was never handed, or going back, is an error.
+SELECT durable_sink.ack('feed-errors', 1000000000);
+SELECT durable_sink.ack('feed-errors', 0);
+SELECT durable_sink.ack('no-such');
+SELECT * FROM durable_sink.poll('no-such');
+SELECT * FROM durable_sink.poll('feed-errors', 0);
+SELECT name, events_behind, oldest_unacked_age IS NOT NULL AS has_age FROM durable_sink.subscription_lag
+WHERE name = 'feed-errors';
+SELECT pg_temp.rel(durable_sink.ack('feed-errors')) AS checkpoint;
+SELECT name, events_behind, oldest_unacked_age FROM durable_sink.subscription_lag WHERE name = 'feed-errors';
+
+-- A reader role: reads the feed and manages its own subscriptions, not
+-- another role's.
+CREATE ROLE regress_feed_reader;
+CREATE ROLE regress_feed_other;
+GRANT USAGE ON SCHEMA durable_sink TO regress_feed_reader, regress_feed_other;
+GRANT EXECUTE ON FUNCTION durable_sink.read_all(bigint, integer),
+  durable_sink.create_subscription(text, text[], durable_sink.fidelity_class[], durable_sink.visibility[], text, bigint),
+  durable_sink.drop_subscription(text), durable_sink.poll(text, integer), durable_sink.ack(text, bigint),
+  durable_sink.feed_horizon(), durable_sink.feed_events(bigint, bigint, bigint, text[], text[], text[], text),
+  durable_sink.feed_backlog(bigint, text[], text[], text[], text)
+  TO regress_feed_reader, regress_feed_other;
+GRANT SELECT, INSERT, UPDATE, DELETE ON durable_sink.subscriptions TO regress_feed_reader, regress_feed_other;
+GRANT SELECT ON durable_sink.subscription_lag TO regress_feed_reader, regress_feed_other;
+SET ROLE regress_feed_other;
+SELECT name FROM durable_sink.create_subscription('feed-other', thread_id => 'feed-3');
+RESET ROLE;
+SET ROLE regress_feed_reader;
+SELECT count(*) > 0 AS reads_the_feed FROM durable_sink.read_all(:start);
+SELECT name FROM durable_sink.create_subscription('feed-mine', thread_id => 'feed-3',
+                                                  start_after => :start);
+SELECT position - :start AS position, payload->>'message' AS message FROM durable_sink.poll('feed-mine');
+SELECT name FROM durable_sink.subscription_lag ORDER BY name;
+SELECT * FROM durable_sink.poll('feed-other');
+SELECT durable_sink.ack('feed-other');
+SELECT durable_sink.drop_subscription('feed-other');
+UPDATE durable_sink.subscriptions SET checkpoint = 0 WHERE name = 'feed-other';
+INSERT INTO durable_sink.subscriptions (name, owner, checkpoint, handed_up_to)
+VALUES ('forged', (SELECT oid FROM pg_roles WHERE rolname = 'regress_feed_other'), 0, 0);
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"x"}', 'feed-x', 'feed-x');
+SELECT count(*) FROM durable_sink.feed;
+RESET ROLE;
+SELECT name, owner::regrole FROM durable_sink.subscriptions WHERE name LIKE 'feed-%' ORDER BY name;
+SELECT durable_sink.drop_subscription(name) FROM durable_sink.subscriptions WHERE name LIKE 'feed-%';
+DROP TABLE feed_raw;
+REVOKE ALL ON durable_sink.subscriptions, durable_sink.subscription_lag FROM regress_feed_reader, regress_feed_other;
+DROP OWNED BY regress_feed_reader, regress_feed_other;
+DROP ROLE regress_feed_reader, regress_feed_other;
