@@ -275,6 +275,48 @@ serialization_failure(void)
 			 errmsg("could not serialize access due to concurrent update")));
 }
 
+/* An open lookup of one row of a state table through a unique index. */
+typedef struct KeyLookup
+{
+	Relation	rel;
+	Relation	index;
+	TupleTableSlot *slot;
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+} KeyLookup;
+
+/*
+ * Find the row of table whose unique index matches key[] (equality on the
+ * index's leading columns), visible to snapshot; true when found, its
+ * version in lookup->slot.  key_lookup_end closes it.
+ */
+static bool
+key_lookup_begin(KeyLookup *lookup, const char *table, const char *index, LOCKMODE lockmode,
+				 const StateKey *key, int nkeys, Snapshot snapshot)
+{
+	ScanKeyData scankeys[STATE_KEY_MAX];
+
+	lookup->rel = table_open(extension_relation_oid(table), lockmode);
+	lookup->index = index_open(extension_relation_oid(index), AccessShareLock);
+	lookup->slot = table_slot_create(lookup->rel, NULL);
+	lookup->snapshot = RegisterSnapshot(snapshot);
+	state_scan_keys(lookup->index, key, nkeys, scankeys);
+	lookup->scan = index_beginscan(lookup->rel, lookup->index, lookup->snapshot, nkeys, 0);
+	index_rescan(lookup->scan, scankeys, nkeys, NULL, 0);
+	return index_getnext_slot(lookup->scan, ForwardScanDirection, lookup->slot);
+}
+
+/* Close a lookup; the table lock is kept until the transaction ends. */
+static void
+key_lookup_end(KeyLookup *lookup)
+{
+	index_endscan(lookup->scan);
+	UnregisterSnapshot(lookup->snapshot);
+	ExecDropSingleTupleTableSlot(lookup->slot);
+	index_close(lookup->index, AccessShareLock);
+	table_close(lookup->rel, NoLock);
+}
+
 /*
  * Lock, FOR UPDATE and waiting for other lockers, the row of a state table
  * that its unique index finds with key[] (equality on the index's leading
@@ -291,33 +333,24 @@ serialization_failure(void)
 HeapTuple
 state_lock_row(const char *table, const char *index, const StateKey *key, int nkeys)
 {
-	Relation	rel = table_open(extension_relation_oid(table), RowShareLock);
-	Relation	idx = index_open(extension_relation_oid(index), AccessShareLock);
-	ScanKeyData scankeys[STATE_KEY_MAX];
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	Snapshot	snapshot;
-	IndexScanDesc scan;
+	KeyLookup	lookup;
 	HeapTuple	locked = NULL;
+	TM_FailureData tmfd;
 
 	/* make this transaction's own earlier changes visible to the lookup */
 	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(IsolationUsesXactSnapshot() ?
-								GetTransactionSnapshot() : GetLatestSnapshot());
-	state_scan_keys(idx, key, nkeys, scankeys);
-	scan = index_beginscan(rel, idx, snapshot, nkeys, 0);
-	index_rescan(scan, scankeys, nkeys, NULL, 0);
-	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	if (key_lookup_begin(&lookup, table, index, RowShareLock, key, nkeys,
+						 IsolationUsesXactSnapshot() ? GetTransactionSnapshot() :
+						 GetLatestSnapshot()))
 	{
-		TM_FailureData tmfd;
-
-		switch (table_tuple_lock(rel, &slot->tts_tid, snapshot, slot,
-								 GetCurrentCommandId(false), LockTupleExclusive,
+		switch (table_tuple_lock(lookup.rel, &lookup.slot->tts_tid, lookup.snapshot,
+								 lookup.slot, GetCurrentCommandId(false), LockTupleExclusive,
 								 LockWaitBlock,
 								 IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
 								 &tmfd))
 		{
 			case TM_Ok:
-				locked = ExecCopySlotHeapTuple(slot);
+				locked = ExecCopySlotHeapTuple(lookup.slot);
 				break;
 			case TM_Updated:
 			case TM_Deleted:
@@ -329,11 +362,7 @@ state_lock_row(const char *table, const char *index, const StateKey *key, int nk
 				elog(ERROR, "durable_sink: unexpected result locking a row of %s", table);
 		}
 	}
-	index_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, AccessShareLock);
-	table_close(rel, NoLock);
+	key_lookup_end(&lookup);
 	return locked;
 }
 
@@ -346,23 +375,11 @@ state_lock_row(const char *table, const char *index, const StateKey *key, int nk
 bool
 state_row_exists(const char *table, const char *index, const StateKey *key, int nkeys)
 {
-	Relation	rel = table_open(extension_relation_oid(table), AccessShareLock);
-	Relation	idx = index_open(extension_relation_oid(index), AccessShareLock);
-	ScanKeyData scankeys[STATE_KEY_MAX];
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	IndexScanDesc scan;
-	bool		found;
+	KeyLookup	lookup;
+	bool		found = key_lookup_begin(&lookup, table, index, AccessShareLock, key, nkeys,
+										 GetLatestSnapshot());
 
-	state_scan_keys(idx, key, nkeys, scankeys);
-	scan = index_beginscan(rel, idx, snapshot, nkeys, 0);
-	index_rescan(scan, scankeys, nkeys, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	index_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	key_lookup_end(&lookup);
 	return found;
 }
 
