@@ -15,8 +15,9 @@ PG_MAJOR=${PG_MAJOR:-15}
 
 # Why each package is needed:
 #   postgresql-N             server (initdb, pg_ctl, postgres) and pgbench
-#   postgresql-server-dev-N  server headers and PGXS (postgres.h, pgxs.mk),
-#                            and the TAP modules (PostgreSQL::Test::Cluster)
+#   postgresql-server-dev-N  server headers and PGXS (postgres.h, pgxs.mk)
+#   postgresql-client-N      psql, pg_dump, and the TAP modules
+#                            (PostgreSQL::Test::Cluster)
 #   make, gcc                the build
 #   binutils                 nm, for the exported-symbols check
 #   python3                  the sample-event generator (demo, benchmarks, TAP)
@@ -27,7 +28,8 @@ deps_packages() {
         case "$purpose" in
             build) pkgs+=("postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" make gcc) ;;
             demo)  pkgs+=($(deps_packages build) python3) ;;
-            test)  pkgs+=($(deps_packages build) binutils python3 perl libipc-run-perl) ;;
+            test)  pkgs+=($(deps_packages build) "postgresql-client-$PG_MAJOR" binutils python3 perl
+                          libipc-run-perl) ;;
             bench) pkgs+=($(deps_packages build) python3) ;;
             all)   pkgs+=($(deps_packages demo test bench)) ;;
             *) echo "deps.sh: unknown purpose '$purpose' (build, demo, test, bench, all)" >&2
@@ -37,9 +39,14 @@ deps_packages() {
     printf '%s\n' "${pkgs[@]}" | awk '!seen[$0]++'
 }
 
-# Is the package installed, by dpkg's own status (not by some file)?
+# Is the package installed, by dpkg's own status (not by some file)?  The
+# second letter is the state ("i": installed); the first is what was asked
+# for, "h" on a held package, which is installed all the same.
 deps_installed() {
-    [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" = "ii " ]
+    case "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" in
+        ii\ |hi\ ) return 0 ;;
+        *) return 1 ;;
+    esac
 }
 
 deps_missing() {

@@ -49,8 +49,10 @@ start_cluster() {
     chown "$(pg_user)" "$DS_PGDIR"
     chmod 755 "$DS_PGDIR"
     log "starting a throwaway cluster in $DS_PGDIR (port $DS_PORT)"
+    # UTF-8 whatever the environment says (a machine without LANG would
+    # otherwise get SQL_ASCII, and the suites' Unicode inputs fail)
     as_pg_user "$PG_BIN/initdb" -D "$DS_PGDIR/data" -A trust -U postgres \
-        --no-sync >/dev/null
+        --encoding=UTF8 --locale=C.UTF-8 --no-sync >/dev/null
     as_pg_user "$PG_BIN/pg_ctl" -D "$DS_PGDIR/data" -l "$DS_PGDIR/server.log" -w \
         -o "-p $DS_PORT -k $DS_PGDIR -c listen_addresses='' -c fsync=off -c max_prepared_transactions=4 -c shared_preload_libraries=durable_sink" \
         start >/dev/null

@@ -17,6 +17,7 @@
 #include "access/stratnum.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "storage/lmgr.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
@@ -318,6 +319,30 @@ key_lookup_end(KeyLookup *lookup)
 }
 
 /*
+ * Is there a row for key[] that lookup's snapshot does not show?  A dirty
+ * snapshot sees uncommitted inserts too: *creator is then the inserting
+ * transaction, or invalid when the row is already committed.
+ */
+static bool
+row_not_yet_visible(KeyLookup *lookup, const StateKey *key, int nkeys,
+					TransactionId *creator)
+{
+	SnapshotData dirty;
+	ScanKeyData scankeys[STATE_KEY_MAX];
+	IndexScanDesc scan;
+	bool		found;
+
+	InitDirtySnapshot(dirty);
+	state_scan_keys(lookup->index, key, nkeys, scankeys);
+	scan = index_beginscan(lookup->rel, lookup->index, &dirty, nkeys, 0);
+	index_rescan(scan, scankeys, nkeys, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, lookup->slot);
+	*creator = dirty.xmin;
+	index_endscan(scan);
+	return found;
+}
+
+/*
  * Lock, FOR UPDATE and waiting for other lockers, the row of a state table
  * that its unique index finds with key[] (equality on the index's leading
  * columns), and return a copy of its latest version; NULL when there is no
@@ -336,12 +361,34 @@ state_lock_row(const char *table, const char *index, const StateKey *key, int nk
 	KeyLookup	lookup;
 	HeapTuple	locked = NULL;
 	TM_FailureData tmfd;
+	bool		found;
 
+	/* as for SELECT ... FOR UPDATE */
+	PreventCommandIfReadOnly("durable_sink state changes");
 	/* make this transaction's own earlier changes visible to the lookup */
 	CommandCounterIncrement();
-	if (key_lookup_begin(&lookup, table, index, RowShareLock, key, nkeys,
-						 IsolationUsesXactSnapshot() ? GetTransactionSnapshot() :
-						 GetLatestSnapshot()))
+	while (!(found = key_lookup_begin(&lookup, table, index, RowShareLock, key, nkeys,
+									  IsolationUsesXactSnapshot() ? GetTransactionSnapshot() :
+									  GetLatestSnapshot())))
+	{
+		/*
+		 * No row that the snapshot shows; but another transaction may be
+		 * creating it.  Wait for it (as INSERT ... ON CONFLICT would) and
+		 * look again: a caller that found nothing to change would otherwise
+		 * act on "nothing observed yet" and miss what the creator did.
+		 */
+		TransactionId creator;
+		bool		exists = row_not_yet_visible(&lookup, key, nkeys, &creator);
+
+		key_lookup_end(&lookup);
+		if (!exists)
+			return NULL;
+		if (TransactionIdIsValid(creator))
+			XactLockTableWait(creator, NULL, NULL, XLTW_None);
+		else if (IsolationUsesXactSnapshot())
+			serialization_failure();	/* committed after our snapshot */
+	}
+	if (found)
 	{
 		switch (table_tuple_lock(lookup.rel, &lookup.slot->tts_tid, lookup.snapshot,
 								 lookup.slot, GetCurrentCommandId(false), LockTupleExclusive,

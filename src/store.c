@@ -168,8 +168,8 @@ latest_seq(int type, int64 scope_no)
 	}
 	systable_endscan_ordered(scan);
 	UnregisterSnapshot(snapshot);
-	index_close(index, AccessShareLock);
-	table_close(events, AccessShareLock);
+	index_close(index, NoLock);
+	table_close(events, NoLock);	/* kept until the append is done */
 	return seq;
 }
 

@@ -10,18 +10,24 @@
 #     events per transaction: 1.0 (server without the library preloaded)
 #     against this version (preloaded), alternating, BENCH_ROUNDS rounds,
 #     best of each; a fresh database per measurement;
-#  2. feed latency under the 8-client, 1-event load: a poller copies
-#     read_all in a loop; latency = time it copied an event - commit time of
-#     the event's transaction (track_commit_timestamp); p50/p99;
+#  2. feed latency under 8 writers (1 event per transaction), unthrottled
+#     (the 2 cores saturated) and at BENCH_LATENCY_RATE transactions per
+#     second: a poller copies read_all in a loop; latency = time it copied
+#     an event - commit time of the event's transaction
+#     (track_commit_timestamp); p50/p99; and how far the horizon trails the
+#     last position handed out (feed_status, sampled every 10 ms);
 #  3. read_all over the whole feed in batches of 1000 against a plain index
 #     scan of the same events in event_id order (BENCH_READ_EVENTS events).
 # Results: "result ..." lines on stdout; progress on stderr.
-# Environment: BENCH_SECONDS (15), BENCH_ROUNDS (2), BENCH_READ_EVENTS (200000).
+# Environment: BENCH_SECONDS (15), BENCH_ROUNDS (2), BENCH_READ_EVENTS (200000),
+# BENCH_LATENCY_RATE (1000), BENCH_PARTS ("emit latency read").
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
 seconds=${BENCH_SECONDS:-15}
 rounds=${BENCH_ROUNDS:-2}
 read_events=${BENCH_READ_EVENTS:-200000}
+latency_rate=${BENCH_LATENCY_RATE:-1000}
+parts=" ${BENCH_PARTS:-emit latency read} "
 release=$(git -C "$DS_ROOT" rev-parse -q --verify 'v1.0^{commit}' || echo d19bc66)
 
 ensure_deps bench
@@ -77,6 +83,7 @@ emit_rate() {   # emit_rate <script> <events per transaction>
 }
 
 declare -A best
+[[ $parts == *" emit "* ]] || rounds=0
 for round in $(seq 1 "$rounds"); do
     for version in v10 cur; do
         install_build "$version"
@@ -91,39 +98,56 @@ for round in $(seq 1 "$rounds"); do
     done
 done
 for batch in 1 20; do
+    [ "$rounds" -gt 0 ] || break
     awk -v b="$batch" -v n="${best[cur-$batch]}" -v o="${best[v10-$batch]}" 'BEGIN {
         printf "result emit_throughput events_per_tx=%d events_per_s=%d baseline_1.0_events_per_s=%d ratio=%.2f\n", b, n, o, n / o }'
 done
 
 # ------------------------------------------------------------ latency
-install_build cur
-restart_with yes
-fresh_db
-psql -X -q -d bench -c "CREATE TABLE polled (position bigint PRIMARY KEY, copied_at timestamptz, committed_at timestamptz)"
-log "feed latency: 8 writers (1 event per transaction) and a poller, ${seconds}s"
-"$PG_BIN/pgbench" -n -c 1 -T "$seconds" -f "$work/poller.sql" bench >/dev/null 2>&1 &
-poller=$!
-"$PG_BIN/pgbench" -n -c 8 -j 2 -T "$seconds" -f "$work/emit1.sql" bench >/dev/null 2>&1
-wait "$poller"
-psql -X -qAt -F ' ' -d bench -c "
-  SELECT 'result feed_latency events=' || count(*),
-         'p50_ms=' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
-         'p99_ms=' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1),
-         'max_ms=' || round(max(ms)::numeric, 1)
-  FROM (SELECT extract(epoch FROM copied_at - committed_at) * 1000 AS ms FROM polled) l"
-psql -X -qAt -d bench -c "
-  SELECT 'result feed_completeness stored=' || (SELECT count(*) FROM durable_sink.events)
-         || ' polled=' || (SELECT count(*) FROM polled)
-         || ' (events committed after the poller stopped are not polled)'"
+cat >"$work/lag.sql" <<'SQL'
+INSERT INTO lag SELECT last_position - horizon FROM durable_sink.feed_status();
+SELECT pg_sleep(0.01);
+SQL
+latency_run() {   # latency_run <label> [pgbench rate options]
+    local label=$1
+    shift
+    fresh_db
+    psql -X -q -d bench -c "CREATE TABLE polled (position bigint PRIMARY KEY, copied_at timestamptz, committed_at timestamptz)" \
+                        -c "CREATE TABLE lag (positions bigint)"
+    log "feed latency ($label): 8 writers (1 event per transaction) and a poller, ${seconds}s"
+    "$PG_BIN/pgbench" -n -c 1 -T "$seconds" -f "$work/poller.sql" bench >/dev/null 2>&1 &
+    local poller=$!
+    "$PG_BIN/pgbench" -n -c 1 -T "$seconds" -f "$work/lag.sql" bench >/dev/null 2>&1 &
+    local sampler=$!
+    "$PG_BIN/pgbench" -n -c 8 -j 2 -T "$seconds" "$@" -f "$work/emit1.sql" bench >/dev/null 2>&1
+    wait "$poller" "$sampler"
+    psql -X -qAt -F ' ' -d bench -c "
+      SELECT 'result feed_latency load=$label events=' || count(*),
+             'p50_ms=' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+             'p99_ms=' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+             'max_ms=' || round(max(ms)::numeric, 1),
+             'horizon_trails_p99_positions=' || (SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY positions) FROM lag)
+      FROM (SELECT extract(epoch FROM copied_at - committed_at) * 1000 AS ms FROM polled) l"
+}
+if [[ $parts == *" latency "* ]]; then
+    install_build cur
+    restart_with yes
+    latency_run unthrottled
+    latency_run "${latency_rate}tps" --rate "$latency_rate"
+fi
 
 # ------------------------------------------------------------- read_all
+[[ $parts == *" read "* ]] || exit 0
 log "read_all: $read_events events in batches of 1000 against an index scan in event_id order"
+install_build cur
+restart_with yes
 fresh_db
 psql -X -q -d bench <<SQL
 SELECT count(*) FROM generate_series(1, $read_events / 1000) b,
   LATERAL (SELECT count(*) FROM generate_series(1, 1000) g,
            LATERAL durable_sink.emit(jsonb_build_object('event_type', 'error', 'message', 'm' || g),
-                                     'read-' || (g % 50), 'read-r' || (g % 50), announce => false) e) x;
+                                     'read-' || ((b + g) % 50), 'read-r' || ((b + g) % 50), announce => false) e) x;
+SELECT count(*) AS stored FROM durable_sink.events;
 VACUUM ANALYZE durable_sink.events, durable_sink.feed;
 CREATE FUNCTION read_feed() RETURNS bigint LANGUAGE plpgsql AS \$\$
 DECLARE after bigint := 0; n bigint := 0; got bigint; last bigint;
