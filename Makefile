@@ -14,7 +14,7 @@ PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 # pg_regress suites: sql/<name>.sql against expected/<name>.out
 REGRESS     = mapping validation drafts run_lifecycle permission compaction encoding \
               transactions privileges store emit capture partitions listen extension_schema \
-              roles edge_cases cancel srf_call_styles feed
+              roles edge_cases cancel srf_call_styles feed capture_ddl
 REGRESS_OPTS = --load-extension=durable_sink
 
 # isolation specs: test/specs/<name>.spec against test/expected/<name>.out

@@ -46,7 +46,7 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'durable_sink_check_capture_trigger';
 
 CREATE EVENT TRIGGER durable_sink_check_capture_trigger ON ddl_command_end
-    WHEN TAG IN ('CREATE TRIGGER')
+    WHEN TAG IN ('CREATE TRIGGER', 'CREATE SCHEMA', 'ALTER TABLE')
     EXECUTE FUNCTION durable_sink.check_capture_trigger();
 
 REVOKE EXECUTE ON FUNCTION durable_sink.check_capture_trigger() FROM PUBLIC;

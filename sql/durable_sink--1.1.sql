@@ -335,14 +335,15 @@ $prune$;
 -- Capture triggers are checked when they are created, not at the first
 -- INSERT into the raw table (contract §15): wrong arguments, a wrong
 -- declaration, or a second capture trigger on the same table are errors of
--- CREATE TRIGGER.  Other CREATE TRIGGER commands cost one catalog lookup.
+-- CREATE TRIGGER (also inside CREATE SCHEMA); an ALTER TABLE that would
+-- break a capture trigger fails.
 CREATE FUNCTION durable_sink.check_capture_trigger()
 RETURNS event_trigger
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'durable_sink_check_capture_trigger';
 
 CREATE EVENT TRIGGER durable_sink_check_capture_trigger ON ddl_command_end
-    WHEN TAG IN ('CREATE TRIGGER')
+    WHEN TAG IN ('CREATE TRIGGER', 'CREATE SCHEMA', 'ALTER TABLE')
     EXECUTE FUNCTION durable_sink.check_capture_trigger();
 
 -- Privileges.  The schema grants no USAGE to PUBLIC, and the functions that

@@ -183,6 +183,11 @@ check_declaration(Relation rel, const Trigger *trigger, CaptureKind kind)
 		TRIGGER_FOR_TRUNCATE(trigger->tgtype))
 		bad_trigger(function, "must be declared AFTER INSERT only (not BEFORE, INSTEAD OF, "
 					"UPDATE, DELETE or TRUNCATE)");
+	if (OidIsValid(trigger->tgconstraint))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s: a capture trigger cannot be a constraint trigger", function),
+				 errhint("Use CREATE TRIGGER, not CREATE CONSTRAINT TRIGGER.")));
 	if (kind == CAPTURE_ROW && !TRIGGER_FOR_ROW(trigger->tgtype))
 		bad_trigger(function, "must be declared FOR EACH ROW");
 	if (kind == CAPTURE_STATEMENT &&
@@ -293,52 +298,27 @@ capture_config(FunctionCallInfo fcinfo, TriggerData *td, CaptureKind kind)
 	return config;
 }
 
-/*
- * durable_sink.check_capture_trigger() — event trigger function, fired ON
- * ddl_command_end WHEN TAG IN ('CREATE TRIGGER').
- *
- * Checks a new durable_sink capture trigger when it is created instead of at
- * the application's first INSERT: its declaration and arguments (42703,
- * 42804, 22023, 39P01, 0A000), and that the table has no other capture
- * trigger (42710), which would capture every row twice.  Warns when a
- * partition or inheritance child of the table has no capture trigger
- * (capture_partitions.c).  Other triggers cost one catalog lookup.
- * Contract §15.
- */
-Datum
-durable_sink_check_capture_trigger(PG_FUNCTION_ARGS)
+/* The trigger of rel with OID trigger_oid (rel's trigger descriptor). */
+static Trigger *
+trigger_of(Relation rel, Oid trigger_oid)
 {
-	EventTriggerData *trigdata;
-	CreateTrigStmt *stmt;
-	Oid			relid;
-	Relation	rel;
-	Oid			trigger_oid;
 	int			i;
-	CaptureKind kind = CAPTURE_NONE;
-	Trigger    *created = NULL;
 
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("durable_sink.check_capture_trigger() must be called as an event trigger")));
-	trigdata = (EventTriggerData *) fcinfo->context;
-	if (trigdata->parsetree == NULL || !IsA(trigdata->parsetree, CreateTrigStmt))
-		PG_RETURN_VOID();
-	stmt = (CreateTrigStmt *) trigdata->parsetree;
-	if (stmt->isconstraint)
-		PG_RETURN_VOID();
-
-	relid = RangeVarGetRelid(stmt->relation, NoLock, false);
-	rel = table_open(relid, AccessShareLock);
-	trigger_oid = get_trigger_oid(relid, stmt->trigname, false);
 	for (i = 0; rel->trigdesc != NULL && i < rel->trigdesc->numtriggers; i++)
-	{
 		if (rel->trigdesc->triggers[i].tgoid == trigger_oid)
-		{
-			created = &rel->trigdesc->triggers[i];
-			kind = capture_kind_of(created->tgfoid);
-		}
-	}
+			return &rel->trigdesc->triggers[i];
+	return NULL;
+}
+
+/* A new trigger of relid: if it is a capture trigger, check it. */
+static void
+check_new_trigger(Oid relid, Oid trigger_oid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Trigger    *created = trigger_of(rel, trigger_oid);
+	CaptureKind kind = created ? capture_kind_of(created->tgfoid) : CAPTURE_NONE;
+	int			i;
+
 	if (kind != CAPTURE_NONE)
 	{
 		capture_trigger_validate(rel, created, kind);
@@ -359,6 +339,110 @@ durable_sink_check_capture_trigger(PG_FUNCTION_ARGS)
 		capture_warn_uncaptured_descendants(rel, kind);
 	}
 	table_close(rel, AccessShareLock);
+}
+
+/*
+ * A table an ALTER TABLE changed: its capture triggers must still fit it
+ * (a column they name renamed, dropped or retyped fails the ALTER instead
+ * of every later INSERT), and a disabled one leaves the table uncaptured.
+ */
+static void
+recheck_altered_table(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	int			i;
+	int			enabled = 0;
+	Trigger    *disabled = NULL;
+
+	for (i = 0; rel->trigdesc != NULL && i < rel->trigdesc->numtriggers; i++)
+	{
+		Trigger    *trigger = &rel->trigdesc->triggers[i];
+		CaptureKind kind = capture_kind_of(trigger->tgfoid);
+
+		if (kind == CAPTURE_NONE)
+			continue;
+		capture_trigger_validate(rel, trigger, kind);
+		if (trigger->tgenabled == TRIGGER_DISABLED)
+			disabled = trigger;
+		else
+			enabled++;
+	}
+	if (disabled != NULL && enabled == 0)
+		ereport(WARNING,
+				(errmsg("rows inserted into \"%s\" are no longer captured: its capture trigger \"%s\" is disabled",
+						RelationGetRelationName(rel), disabled->tgname),
+				 errhint("ALTER TABLE ... ENABLE TRIGGER \"%s\" to capture them again.",
+						 disabled->tgname)));
+	table_close(rel, AccessShareLock);
+}
+
+/*
+ * durable_sink.check_capture_trigger() — event trigger function, fired ON
+ * ddl_command_end WHEN TAG IN ('CREATE TRIGGER', 'CREATE SCHEMA',
+ * 'ALTER TABLE').
+ *
+ * Checks a new durable_sink capture trigger when it is created — by CREATE
+ * [CONSTRAINT] TRIGGER or inside CREATE SCHEMA — instead of at the
+ * application's first INSERT: its declaration and arguments (42703, 42804,
+ * 22023, 39P01, 0A000), and that the table has no other capture trigger
+ * (42710), which would capture every row twice.  After ALTER TABLE it
+ * checks the table's capture triggers again, so a change that would break
+ * one fails, and warns when the table's only capture trigger is disabled.
+ * Other commands cost one look at the commands' list.  Contract §15.
+ */
+Datum
+durable_sink_check_capture_trigger(PG_FUNCTION_ARGS)
+{
+	List	   *trigger_tables = NIL;
+	List	   *triggers = NIL;
+	List	   *altered = NIL;
+	ListCell   *lc1;
+	ListCell   *lc2;
+	uint64		i;
+	int			rc;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("durable_sink.check_capture_trigger() must be called as an event trigger")));
+
+	/* what the command created or altered, subcommands of CREATE SCHEMA included */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "durable_sink: SPI_connect failed");
+	rc = SPI_execute("SELECT t.tgrelid, t.oid FROM pg_catalog.pg_event_trigger_ddl_commands() c "
+					 "JOIN pg_catalog.pg_trigger t ON t.oid OPERATOR(pg_catalog.=) c.objid "
+					 "WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass "
+					 "UNION ALL "
+					 "SELECT c.objid, 0 FROM pg_catalog.pg_event_trigger_ddl_commands() c "
+					 "WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+					 "AND c.command_tag OPERATOR(pg_catalog.=) 'ALTER TABLE'",
+					 false, 0);	/* not read-only: a fresh snapshot sees the new triggers */
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "durable_sink: pg_event_trigger_ddl_commands() failed: %s",
+			 SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+		Oid			trigger_oid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																 SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (OidIsValid(trigger_oid))
+		{
+			trigger_tables = lappend_oid(trigger_tables, relid);
+			triggers = lappend_oid(triggers, trigger_oid);
+		}
+		else
+			altered = list_append_unique_oid(altered, relid);
+	}
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "durable_sink: SPI_finish failed");
+
+	forboth(lc1, trigger_tables, lc2, triggers)
+		check_new_trigger(lfirst_oid(lc1), lfirst_oid(lc2));
+	foreach(lc1, altered)
+		recheck_altered_table(lfirst_oid(lc1));
 	PG_RETURN_VOID();
 }
 

@@ -129,18 +129,33 @@ static StatePlan insert_feed_plan = {
 	.argtypes = {INT8ARRAYOID, INT8ARRAYOID}
 };
 
+#define READ_FEED_COLUMNS \
+	"SELECT f.position, e.event_id, e.fidelity, e.event_kind, e.scopes, e.thread_id, " \
+	"       e.run_id, e.payload, e.causation_id, e.correlation_id, e.origin, " \
+	"       e.visibility, e.schema_version, e.thread_seq, e.run_seq, e.created_at " \
+	"FROM durable_sink.feed f " \
+	"JOIN durable_sink.events e ON e.event_id OPERATOR(pg_catalog.=) f.event_id " \
+	"WHERE f.position OPERATOR(pg_catalog.>) $1 AND f.position OPERATOR(pg_catalog.<=) $2 "
+
 /*
- * The feed's events after a position up to another, in position order,
- * optionally filtered (subscriptions).  Planned for each execution: a
- * generic plan made while the feed was small could keep a sequential scan.
+ * read_all: the feed's events after a position up to another, in position
+ * order.  A generic plan is fine: ORDER BY position LIMIT makes the range
+ * scan of the feed's primary key the only sensible plan, whatever the
+ * statistics said when it was made.
+ */
+static StatePlan read_all_plan = {
+	.sql = READ_FEED_COLUMNS "ORDER BY f.position LIMIT $3",
+	.nargs = 3,
+	.argtypes = {INT8OID, INT8OID, INT8OID}
+};
+
+/*
+ * The same, filtered (subscriptions).  Planned for each execution: the
+ * filters' selectivity varies, and a generic plan made while the feed was
+ * small could keep a sequential scan.
  */
 static StatePlan read_feed_plan = {
-	.sql = "SELECT f.position, e.event_id, e.fidelity, e.event_kind, e.scopes, e.thread_id, "
-		"       e.run_id, e.payload, e.causation_id, e.correlation_id, e.origin, "
-		"       e.visibility, e.schema_version, e.thread_seq, e.run_seq, e.created_at "
-		"FROM durable_sink.feed f "
-		"JOIN durable_sink.events e ON e.event_id OPERATOR(pg_catalog.=) f.event_id "
-		"WHERE f.position OPERATOR(pg_catalog.>) $1 AND f.position OPERATOR(pg_catalog.<=) $2 "
+	.sql = READ_FEED_COLUMNS
 		"  AND ($4 IS NULL OR e.event_kind OPERATOR(pg_catalog.=) ANY ($4)) "
 		"  AND ($5 IS NULL OR e.fidelity::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($5)) "
 		"  AND ($6 IS NULL OR e.visibility::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($6)) "
@@ -460,6 +475,7 @@ read_feed(FunctionCallInfo fcinfo, int64 after, int64 up_to, int64 max_rows,
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	StateAccess access;
 	Snapshot	snapshot;
+	bool		filtered = false;
 	uint64		i;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
@@ -473,11 +489,17 @@ read_feed(FunctionCallInfo fcinfo, int64 after, int64 up_to, int64 max_rows,
 	args[5] = visibilities;
 	args[6] = thread_id;
 	for (i = 3; i < 7; i++)
+	{
 		nulls[i] = args[i] == (Datum) 0 ? 'n' : ' ';
+		filtered |= args[i] != (Datum) 0;
+	}
 
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	state_access_begin(&access);
-	state_exec_snapshot(&read_feed_plan, args, nulls, snapshot);
+	if (filtered)
+		state_exec_snapshot(&read_feed_plan, args, nulls, snapshot);
+	else
+		state_exec_snapshot(&read_all_plan, args, NULL, snapshot);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		CHECK_FOR_INTERRUPTS();

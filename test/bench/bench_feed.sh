@@ -153,7 +153,9 @@ CREATE FUNCTION read_feed() RETURNS bigint LANGUAGE plpgsql AS \$\$
 DECLARE after bigint := 0; n bigint := 0; got bigint; last bigint;
 BEGIN
   LOOP
-    SELECT count(*), max(position) INTO got, last FROM durable_sink.read_all(after, 1000);
+    -- count(r): both sides form every row with all its columns
+    SELECT count(r), max(position) INTO got, last
+    FROM durable_sink.read_all(after, 1000) r;
     EXIT WHEN got = 0;
     n := n + got; after := last;
   END LOOP;
@@ -163,8 +165,10 @@ CREATE FUNCTION read_index() RETURNS bigint LANGUAGE plpgsql AS \$\$
 DECLARE after bigint := 0; n bigint := 0; got bigint; last bigint;
 BEGIN
   LOOP
-    SELECT count(*), max(event_id) INTO got, last
-    FROM (SELECT * FROM durable_sink.events WHERE event_id > after ORDER BY event_id LIMIT 1000) e;
+    SELECT count(e), max(event_id) INTO got, last
+    FROM (SELECT event_id, fidelity, event_kind, scopes, thread_id, run_id, payload, causation_id,
+                 correlation_id, origin, visibility, schema_version, thread_seq, run_seq, created_at
+          FROM durable_sink.events WHERE event_id > after ORDER BY event_id LIMIT 1000) e;
     EXIT WHEN got = 0;
     n := n + got; after := last;
   END LOOP;

@@ -1,0 +1,51 @@
+-- Contract §15: every way a capture trigger comes into being is checked at
+-- DDL time, and DDL that would break one fails (instead of the
+-- application's next INSERT).
+SET client_min_messages = warning;
+CREATE TABLE ddl_raw (thread_id text, run_id text, event jsonb, n int);
+
+-- A constraint trigger cannot be a capture trigger.
+CREATE CONSTRAINT TRIGGER k1 AFTER INSERT ON ddl_raw FOR EACH ROW
+  EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted');
+CREATE CONSTRAINT TRIGGER k1 AFTER INSERT ON ddl_raw FOR EACH ROW
+  EXECUTE FUNCTION durable_sink.capture('evnt', 'thread_id', 'run_id', 'app', 'compacted');
+
+-- Triggers created inside CREATE SCHEMA are checked like any other: bad
+-- arguments, and a second capture trigger on one table.
+CREATE SCHEMA ddl_s1
+  CREATE TABLE raw (thread_id text, run_id text, event jsonb)
+  CREATE TRIGGER a1 AFTER INSERT ON raw FOR EACH ROW
+    EXECUTE FUNCTION durable_sink.capture('evnt', 'thread_id', 'run_id', 'app', 'compacted');
+CREATE SCHEMA ddl_s2
+  CREATE TABLE raw (thread_id text, run_id text, event jsonb)
+  CREATE TRIGGER a1 AFTER INSERT ON raw FOR EACH ROW
+    EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted')
+  CREATE TRIGGER a2 AFTER INSERT ON raw FOR EACH ROW
+    EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted');
+SELECT count(*) AS schemas_created FROM pg_namespace WHERE nspname IN ('ddl_s1', 'ddl_s2');
+CREATE SCHEMA ddl_s3
+  CREATE TABLE raw (thread_id text, run_id text, event jsonb)
+  CREATE TRIGGER a1 AFTER INSERT ON raw FOR EACH ROW
+    EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted');
+INSERT INTO ddl_s3.raw VALUES ('t-ddl3', 'r-ddl3', '{"event_type":"error","message":"in a schema"}');
+SELECT seq, event_kind FROM durable_sink.read('thread', 't-ddl3');
+DROP SCHEMA ddl_s3 CASCADE;
+
+-- ALTER TABLE that would break the capture trigger fails; other changes
+-- pass.
+CREATE TRIGGER capture AFTER INSERT ON ddl_raw REFERENCING NEW TABLE AS n FOR EACH STATEMENT
+  EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'compacted');
+ALTER TABLE ddl_raw RENAME COLUMN event TO ev;
+ALTER TABLE ddl_raw DROP COLUMN run_id;
+ALTER TABLE ddl_raw ALTER COLUMN thread_id TYPE int USING 0;
+ALTER TABLE ddl_raw ALTER COLUMN event TYPE json;
+ALTER TABLE ddl_raw RENAME COLUMN n TO m;
+ALTER TABLE ddl_raw ADD COLUMN extra text;
+INSERT INTO ddl_raw (thread_id, run_id, event) VALUES ('t-ddl', 'r-ddl', '{"event_type":"error","message":"still captured"}');
+SELECT seq, event_kind FROM durable_sink.read('thread', 't-ddl');
+
+-- Disabling the capture trigger is allowed, with a warning.
+ALTER TABLE ddl_raw DISABLE TRIGGER capture;
+ALTER TABLE ddl_raw ENABLE TRIGGER capture;
+DROP TABLE ddl_raw;
+RESET client_min_messages;
