@@ -48,4 +48,22 @@ SELECT seq, event_kind FROM durable_sink.read('thread', 't-ddl');
 ALTER TABLE ddl_raw DISABLE TRIGGER capture;
 ALTER TABLE ddl_raw ENABLE TRIGGER capture;
 DROP TABLE ddl_raw;
+
+-- capture_table/uncapture_table check the caller's TRIGGER privilege before
+-- they lock anything (an uncaptured table would otherwise stay locked by a
+-- role that may not touch it, until its transaction ends).
+CREATE TABLE ddl_payroll (thread_id text, run_id text, event jsonb);
+CREATE ROLE regress_ddl_owner;
+GRANT USAGE ON SCHEMA durable_sink TO regress_ddl_owner;
+GRANT EXECUTE ON FUNCTION durable_sink.uncapture_table(regclass),
+  durable_sink.capture_table(regclass, text, text, text, text, durable_sink.durability, text, boolean)
+  TO regress_ddl_owner;
+SET ROLE regress_ddl_owner;
+SELECT * FROM durable_sink.uncapture_table('ddl_payroll');
+SELECT * FROM durable_sink.capture_table('ddl_payroll', 'event', 'thread_id', 'run_id', 'app');
+RESET ROLE;
+DROP TABLE ddl_payroll;
+REVOKE ALL ON SCHEMA durable_sink FROM regress_ddl_owner;
+DROP OWNED BY regress_ddl_owner;
+DROP ROLE regress_ddl_owner;
 RESET client_min_messages;

@@ -25,6 +25,8 @@
  */
 #include "postgres.h"
 
+#include "utils/acl.h"
+
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -344,6 +346,20 @@ validate_definition(Relation rel, const CaptureDefinition *def)
 }
 
 /*
+ * The caller must be allowed to create triggers on the table (CREATE and
+ * DROP TRIGGER check the same, but only after locking it).
+ */
+static void
+require_trigger_privilege(Oid relid)
+{
+	AclResult	result = pg_class_aclcheck(relid, GetUserId(), ACL_TRIGGER);
+
+	if (result != ACLCHECK_OK)
+		aclcheck_error(result, get_relkind_objtype(get_rel_relkind(relid)),
+					   get_rel_name(relid));
+}
+
+/*
  * durable_sink.capture_table(raw_table regclass, event_column text,
  *     thread_id_column text, run_id_column text, origin text,
  *     mode durable_sink.durability DEFAULT 'compacted',
@@ -374,6 +390,8 @@ durable_sink_capture_table(PG_FUNCTION_ARGS)
 	List	   *members;
 	ListCell   *lc;
 
+	/* privileges first: never lock a table the caller may not change */
+	require_trigger_privilege(relid);
 	rel = table_open(relid, ShareRowExclusiveLock);
 	check_table_kind(rel, "durable_sink.capture_table()");
 	validate_definition(rel, def);
@@ -428,6 +446,8 @@ durable_sink_uncapture_table(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("durable_sink.uncapture_table(): raw_table must not be null")));
 	relid = PG_GETARG_OID(0);
+	/* privileges first: never lock a table the caller may not change */
+	require_trigger_privilege(relid);
 	rel = table_open(relid, AccessExclusiveLock);
 	check_table_kind(rel, "durable_sink.uncapture_table()");
 	table_close(rel, NoLock);
