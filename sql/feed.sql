@@ -3,7 +3,17 @@
 -- not matter.
 \pset null '(null)'
 SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS start FROM durable_sink.feed_position_seq \gset
-CREATE FUNCTION pg_temp.rel(p bigint) RETURNS bigint LANGUAGE sql AS $$ SELECT p - :start $$;
+-- psql does not expand :start inside a function body: build it.
+SELECT format('CREATE FUNCTION pg_temp.rel(p bigint) RETURNS bigint LANGUAGE sql AS %L',
+              'SELECT p - ' || :start) \gexec
+-- An error's SQLSTATE and message, positions masked.
+CREATE FUNCTION pg_temp.try(statement text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE statement;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, 'position \d+', 'position N', 'g');
+END $$;
 
 SELECT mode FROM durable_sink.feed_status();
 
@@ -84,8 +94,8 @@ SELECT pg_temp.rel(position) AS position FROM durable_sink.poll('feed-errors', 2
 SELECT pg_temp.rel(durable_sink.ack('feed-errors')) AS checkpoint;
 SELECT pg_temp.rel(position) AS position, payload->>'message' AS message FROM durable_sink.poll('feed-errors', 10);
 -- Acknowledging what was never handed, or going back, is an error.
-SELECT durable_sink.ack('feed-errors', 1000000000);
-SELECT durable_sink.ack('feed-errors', 0);
+SELECT pg_temp.try($$SELECT durable_sink.ack('feed-errors', 1000000000)$$);
+SELECT pg_temp.try(format($$SELECT durable_sink.ack('feed-errors', %s)$$, :start + 1));
 SELECT durable_sink.ack('no-such');
 SELECT * FROM durable_sink.poll('no-such');
 SELECT * FROM durable_sink.poll('feed-errors', 0);
@@ -93,6 +103,8 @@ SELECT name, events_behind, oldest_unacked_age IS NOT NULL AS has_age FROM durab
 WHERE name = 'feed-errors';
 SELECT pg_temp.rel(durable_sink.ack('feed-errors')) AS checkpoint;
 SELECT name, events_behind, oldest_unacked_age FROM durable_sink.subscription_lag WHERE name = 'feed-errors';
+-- acknowledging the same position again is fine
+SELECT pg_temp.rel(durable_sink.ack('feed-errors')) AS checkpoint;
 
 -- A reader role: reads the feed and manages its own subscriptions, not
 -- another role's.

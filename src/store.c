@@ -410,9 +410,9 @@ lock_scope_row(ScopeHead *head)
 }
 
 /*
- * Create the rows of scopes seen for the first time (in order: missing[] is
- * sorted); marks each head created.  Those created meanwhile by another
- * transaction are left unmarked.
+ * Create the rows of scopes seen for the first time (missing[] sorted);
+ * marks each head created.  Those created meanwhile by another transaction
+ * are left unmarked.
  */
 static void
 create_scope_rows(ScopeHead **missing, int n, bool *created)
@@ -461,36 +461,31 @@ create_scope_rows(ScopeHead **missing, int n, bool *created)
 }
 
 /*
- * Lock the scope rows of heads, in order[] (sorted), creating the missing
- * ones, and learn their heads.
+ * Lock the scope rows of heads, strictly in order[] (sorted): that one
+ * order for every batch is what keeps two batches from deadlocking.  A
+ * scope seen for the first time gets its row then and there (the insert
+ * holds it like a lock).  Then learn the heads.
  */
 static void
 lock_new_heads(ScopeHead **order, int n)
 {
-	ScopeHead **missing = palloc(sizeof(ScopeHead *) * n);
-	bool	   *created = palloc(sizeof(bool) * n);
-	int			nmissing = 0;
 	int			i;
 
 	for (i = 0; i < n; i++)
 	{
-		if (!lock_scope_row(order[i]))
-			missing[nmissing++] = order[i];
-	}
-	if (nmissing > 0)
-	{
-		create_scope_rows(missing, nmissing, created);
-		for (i = 0; i < nmissing; i++)
-		{
-			/* created by another transaction since the lookup: lock it now */
-			if (!created[i] && !lock_scope_row(missing[i]))
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update"),
-						 errdetail("The %s scope \"%s\" was created by a concurrent transaction.",
-								   scope_type_names[missing[i]->type],
-								   text_to_cstring(missing[i]->id))));
-		}
+		bool		created;
+
+		if (lock_scope_row(order[i]))
+			continue;
+		create_scope_rows(&order[i], 1, &created);
+		/* created by another transaction since the lookup: lock it now */
+		if (!created && !lock_scope_row(order[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update"),
+					 errdetail("The %s scope \"%s\" was created by a concurrent transaction.",
+							   scope_type_names[order[i]->type],
+							   text_to_cstring(order[i]->id))));
 	}
 	for (i = 0; i < n; i++)
 		order[i]->next_seq = latest_seq(order[i]->type, order[i]->scope_no) + 1;
