@@ -8,7 +8,8 @@
  *                        jsonb member helpers
  *   event_validate.c     §2   wire-format validation of agent events
  *   draft.c              §3/§4 context and draft validation, draft tuples,
- *                        enum labels (fidelity, visibility, durability)
+ *                        enum labels (fidelity, visibility)
+ *   durability.c         §10  what each durability mode keeps (should_persist)
  *   event_mapping.c      §5/§7 mapping of one event, permission companion
  *   run_state.c          §6   per-run lifecycle state
  *   compaction.c         §8   the compaction rules: steps, fingerprints, facts
@@ -18,8 +19,10 @@
  *                        locks without SPI, per-transaction caches
  *   store.c              §12/§13 event store, per-scope seqs, append
  *   sink.c               §14/§16 emit, capture failures
- *   capture.c            §15  capture triggers and their CREATE TRIGGER check
+ *   capture.c            §15  capture triggers and their DDL-time checks
+ *   capture_partitions.c §15  capture_table/uncapture_table, new partitions
  *   announce.c           §17  live frames (NOTIFY, by-reference frames)
+ *   feed.c               §19  positions at commit, the horizon, read_all
  *   exports.map          the only symbols durable_sink.so exports
  */
 #ifndef DURABLE_SINK_H
