@@ -2,7 +2,8 @@
 # scripts/demo.sh — the main job, end to end on a fresh machine: build and
 # install the extension, start a throwaway cluster, load a realistic
 # multi-run stream of agent events into a raw table, turn it into canonical
-# rows, show them per kind for both durability modes, and stop the cluster.
+# rows, show them per kind for both durability modes, capture them into the
+# event store, consume them through the feed, and stop the cluster.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 EVENTS=${EVENTS:-3000}
@@ -80,6 +81,16 @@ FROM durable_sink.events;
 \echo '== A consumer reads one thread from a position (read(scope, id, after_seq, max_rows))'
 SELECT seq, event_kind, run_id
 FROM durable_sink.read('thread', (SELECT thread_id FROM raw_events ORDER BY seq LIMIT 1), 0, 12);
+
+\echo '== The feed: every stored event in commit order (read_all), and a subscription'
+\echo '   that consumes the run facts batch by batch (poll, then ack)'
+SELECT mode, last_position FROM durable_sink.feed_status();
+SELECT position, event_kind, thread_id, thread_seq FROM durable_sink.read_all(0, 5);
+SELECT name FROM durable_sink.create_subscription('demo-runs',
+  event_kinds => '{RunStarted,RunSuspended,RunFinished,RunErrored,RunCancelled}');
+SELECT position, event_kind, run_id FROM durable_sink.poll('demo-runs', 6);
+SELECT durable_sink.ack('demo-runs') AS acknowledged_up_to;
+SELECT name, checkpoint, events_behind FROM durable_sink.subscription_lag;
 
 \echo '== Bad input is a clear error (SQLSTATE 22023, the member named):'
 \set VERBOSITY verbose
