@@ -3,9 +3,9 @@
 -- not matter.
 \pset null '(null)'
 SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS start FROM durable_sink.feed_position_seq \gset
--- psql does not expand :start inside a function body: build it.
-SELECT format('CREATE FUNCTION pg_temp.rel(p bigint) RETURNS bigint LANGUAGE sql AS %L',
-              'SELECT p - ' || :start) \gexec
+CREATE TEMP TABLE feed_start AS SELECT :start::bigint AS start;
+CREATE FUNCTION pg_temp.rel(p bigint) RETURNS bigint LANGUAGE sql
+AS $$ SELECT p - (SELECT start FROM feed_start) $$;
 -- An error's SQLSTATE and message, positions masked.
 CREATE FUNCTION pg_temp.try(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN

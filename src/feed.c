@@ -496,15 +496,9 @@ read_feed(FunctionCallInfo fcinfo, int64 after, int64 up_to, int64 max_rows,
 
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	state_access_begin(&access);
-	if (filtered)
-		state_exec_snapshot(&read_feed_plan, args, nulls, snapshot);
-	else
-		state_exec_snapshot(&read_all_plan, args, NULL, snapshot);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
-	}
+	state_exec_into(filtered ? &read_feed_plan : &read_all_plan, args,
+					filtered ? nulls : NULL, snapshot, rsinfo->setResult,
+					rsinfo->econtext->ecxt_per_query_memory);
 	state_access_end(&access);
 	UnregisterSnapshot(snapshot);
 }

@@ -17,6 +17,8 @@
 #include "access/stratnum.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "executor/tstoreReceiver.h"
+#include "nodes/params.h"
 #include "storage/lmgr.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
@@ -204,16 +206,42 @@ state_exec(StatePlan *plan, Datum *values, const char *nulls)
 	return SPI_processed;
 }
 
-/* state_exec reading with the given snapshot (read-only statements). */
+/*
+ * Run a read-only plan with the given snapshot, putting its rows straight
+ * into store (an SRF's result, whose columns they match): no copy in
+ * SPI_tuptable on the way.  Returns the rows processed.
+ */
 uint64
-state_exec_snapshot(StatePlan *plan, Datum *values, const char *nulls, Snapshot snapshot)
+state_exec_into(StatePlan *plan, Datum *values, const char *nulls, Snapshot snapshot,
+				Tuplestorestate *store, MemoryContext store_context)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
+	SPIExecuteOptions options;
+	ParamListInfo params;
+	DestReceiver *dest;
 	int			rc;
+	int			i;
 
 	state_prepare(plan);
-	rc = SPI_execute_snapshot(plan->plan, values, nulls, snapshot, InvalidSnapshot,
-							  true, false, 0);
+	params = makeParamList(plan->nargs);
+	for (i = 0; i < plan->nargs; i++)
+	{
+		params->params[i].value = values[i];
+		params->params[i].isnull = nulls != NULL && nulls[i] == 'n';
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = plan->argtypes[i];
+	}
+	dest = CreateDestReceiver(DestTuplestore);
+	SetTuplestoreDestReceiverParams(dest, store, store_context, false, NULL, NULL);
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = true;
+	options.dest = dest;
+	/* a read-only execution reads with the active snapshot */
+	PushActiveSnapshot(snapshot);
+	rc = SPI_execute_plan_extended(plan->plan, &options);
+	PopActiveSnapshot();
+	dest->rDestroy(dest);
 	MemoryContextSwitchTo(caller_context);
 	if (rc < 0)
 		elog(ERROR, "durable_sink: state statement failed: %s",

@@ -10,6 +10,7 @@
 
 #include "executor/spi.h"
 #include "utils/snapshot.h"
+#include "utils/tuplestore.h"
 #include "utils/hsearch.h"
 
 #define STATE_PLAN_MAX_ARGS 20
@@ -42,8 +43,9 @@ typedef struct StateAccess
 extern void state_access_begin(StateAccess *access);
 extern void state_access_end(StateAccess *access);
 extern uint64 state_exec(StatePlan *plan, Datum *values, const char *nulls);
-extern uint64 state_exec_snapshot(StatePlan *plan, Datum *values, const char *nulls,
-								  Snapshot snapshot);
+extern uint64 state_exec_into(StatePlan *plan, Datum *values, const char *nulls,
+							  Snapshot snapshot, Tuplestorestate *store,
+							  MemoryContext store_context);
 extern Oid	extension_owner_oid(void);
 extern Datum state_result_value(int column, bool *isnull);
 extern Oid	extension_type_oid(const char *type_name);
