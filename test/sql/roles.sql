@@ -15,8 +15,9 @@ CREATE ROLE regress_app_admin;
 CREATE ROLE regress_app_inserter;
 
 -- The first sql block of README.md's "Privileges" section, verbatim.
-\! awk '/^## Privileges/ { s = 1 } s && /^```$/ && b { exit } s && b { print } s && /^```sql$/ { b = 1 }' README.md | sed -E 's/\<app_(writer|reader|owner|admin)\>/regress_app_\1/g' > results/roles_grants.sql
-\i results/roles_grants.sql
+\getenv abs_builddir PG_ABS_BUILDDIR
+\! awk '/^## Privileges/ { s = 1 } s && /^```$/ && b { exit } s && b { print } s && /^```sql$/ { b = 1 }' "$PG_ABS_SRCDIR"/../README.md | sed -E 's/\<app_(writer|reader|owner|admin)\>/regress_app_\1/g' > "$PG_ABS_BUILDDIR"/results/roles_grants.sql
+\i :abs_builddir/results/roles_grants.sql
 
 -- The application's own business: the owner's raw table lives in public.
 GRANT CREATE ON SCHEMA public TO regress_app_owner;
