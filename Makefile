@@ -12,7 +12,8 @@ DATA        = sql/durable_sink--1.0.sql sql/durable_sink--1.1.sql sql/durable_si
 PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 
 # pg_regress suites: test/sql/<name>.sql against test/expected/<name>.out.
-# Output goes to test/results/, test/regression.diffs and
+# Each suite looks only at its own rows, so any order (or one suite alone)
+# passes.  Output goes to test/results/, test/regression.diffs and
 # test/regression.out; a suite that writes files of its own puts them under
 # $PG_ABS_BUILDDIR/results (pg_regress sets it to the --outputdir).
 REGRESS     = mapping validation drafts run_lifecycle permission compaction encoding \

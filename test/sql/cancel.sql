@@ -13,14 +13,14 @@ SELECT jsonb_build_object('event_type', 'state_snapshot', 'snapshot',
 -- Baseline: the whole snapshot (200,000 new boundaries), rolled back.
 BEGIN;
 SELECT clock_timestamp() AS t0 \gset
-SELECT count(*) FROM big, durable_sink.normalize_many(big.ev, 'th-cancel', 'r1');
+SELECT count(*) FROM big, durable_sink.normalize_many(big.ev, 'cancel-th', 'r1');
 SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) AS full_seconds \gset
 ROLLBACK;
 
 SET statement_timeout = '100ms';
 SELECT clock_timestamp() AS t0 \gset
-SELECT count(*) FROM big, durable_sink.normalize_many(big.ev, 'th-cancel', 'r1');
+SELECT count(*) FROM big, durable_sink.normalize_many(big.ev, 'cancel-th', 'r1');
 RESET statement_timeout;
 SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) < :full_seconds / 4
        AS cancelled_well_before_the_end;
-SELECT count(*) AS state_rows FROM durable_sink.compaction_state WHERE thread_id = 'th-cancel';
+SELECT count(*) AS state_rows FROM durable_sink.compaction_state WHERE thread_id = 'cancel-th';

@@ -1,9 +1,13 @@
 -- The event store's edge cases: triggers on the extension's tables,
 -- TRUNCATE inside an appending transaction, re-creating the extension in a
--- session that already used it.  (Runs last: it re-creates the extension.)
+-- session that already used it.  In a database of its own: the TRUNCATE and
+-- DROP EXTENSION would delete the other suites' rows.
 \pset null '(null)'
-TRUNCATE durable_sink.events, durable_sink.scopes, durable_sink.idempotency_keys,
-         durable_sink.capture_failures, durable_sink.live_frames RESTART IDENTITY;
+SELECT current_database() AS regress_db \gset
+CREATE DATABASE regress_ds_edge_cases;
+ALTER DATABASE regress_ds_edge_cases SET lc_messages = 'C';
+\c regress_ds_edge_cases
+CREATE EXTENSION durable_sink;
 
 CREATE FUNCTION pg_temp.note(thread text, label text) RETURNS bigint LANGUAGE sql AS $$
   SELECT thread_seq FROM durable_sink.append(ROW('domain_event', 'Noted',
@@ -51,3 +55,6 @@ RESET client_min_messages;
 CREATE EXTENSION durable_sink;
 SELECT event_kind, thread_seq FROM durable_sink.emit('{"event_type":"run_start","thread_id":"te3","run_id":"re3"}', 'te3', 're3');
 SELECT event_kind FROM durable_sink.normalize_many('{"event_type":"state_snapshot","snapshot":{"extensions":{"__context_compaction":{"in_flight":{"task_id":"x"}}}}}', 'te3', 're3');
+
+\c :regress_db
+DROP DATABASE regress_ds_edge_cases;

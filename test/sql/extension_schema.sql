@@ -40,9 +40,9 @@ CREATE TABLE capturer_other (thread_id text, run_id text, event jsonb);
 CREATE TRIGGER capture AFTER INSERT ON capturer_other REFERENCING NEW TABLE AS new_rows
   FOR EACH STATEMENT
   EXECUTE FUNCTION durable_sink.capture_statement('payload', 'thread_id', 'run_id', 'app', 'compacted');
-INSERT INTO capturer_raw VALUES ('ts', 'rs', '{"event_type":"error","message":"captured"}');
+INSERT INTO capturer_raw VALUES ('ext-t', 'ext-r', '{"event_type":"error","message":"captured"}');
 RESET ROLE;
-SELECT event_kind, payload->>'message' AS message FROM durable_sink.events WHERE thread_id = 'ts';
+SELECT event_kind, payload->>'message' AS message FROM durable_sink.events WHERE thread_id = 'ext-t';
 SELECT tgrelid::regclass AS "table", tgname FROM pg_trigger
 WHERE tgrelid IN ('plain_table'::regclass, 'capturer_raw'::regclass, 'capturer_other'::regclass)
 ORDER BY 1, 2;

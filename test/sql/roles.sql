@@ -2,10 +2,13 @@
 -- written (role names prefixed with regress_), is enough for every README
 -- example to work as the role that runs it, and no more.
 \pset null '(null)'
--- Start from a fresh store, as the README's examples do.
-TRUNCATE durable_sink.events, durable_sink.scopes, durable_sink.idempotency_keys,
-         durable_sink.capture_failures, durable_sink.live_frames,
-         durable_sink.run_state, durable_sink.compaction_state RESTART IDENTITY;
+-- The examples start from a fresh database, as the README's do: one of
+-- their own, dropped at the end, so that they see no other suite's rows.
+SELECT current_database() AS regress_db \gset
+CREATE DATABASE regress_ds_roles;
+ALTER DATABASE regress_ds_roles SET lc_messages = 'C';
+\c regress_ds_roles
+CREATE EXTENSION durable_sink;
 
 CREATE ROLE regress_app_writer;
 CREATE ROLE regress_app_reader;
@@ -159,3 +162,5 @@ DROP OWNED BY regress_app_writer, regress_app_reader, regress_app_owner, regress
               regress_app_inserter;
 DROP ROLE regress_app_writer, regress_app_reader, regress_app_owner, regress_app_admin,
           regress_app_inserter;
+\c :regress_db
+DROP DATABASE regress_ds_roles;
