@@ -12,8 +12,11 @@ DATA        = sql/durable_sink--1.0.sql sql/durable_sink--1.1.sql sql/durable_si
 PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 
 # pg_regress suites: test/sql/<name>.sql against test/expected/<name>.out.
-# Each suite looks only at its own rows, so any order (or one suite alone)
-# passes.  Output goes to test/results/, test/regression.diffs and
+# They share one database and pass in any order, or alone: each uses thread
+# and run ids of its own and looks only at its own rows, never TRUNCATEs the
+# store and shows ids relative to its own first (store, emit, feed); one that
+# needs an empty store uses a database of its own (roles, edge_cases).
+# Output goes to test/results/, test/regression.diffs and
 # test/regression.out; a suite that writes files of its own puts them under
 # $PG_ABS_BUILDDIR/results (pg_regress sets it to the --outputdir).
 REGRESS     = mapping validation drafts run_lifecycle permission compaction encoding \
