@@ -15,7 +15,7 @@ PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 # They share one database and pass in any order, or alone: each uses thread
 # and run ids of its own and looks only at its own rows, never TRUNCATEs the
 # store and shows ids relative to its own first (store, emit, feed); one that
-# needs an empty store uses a database of its own (roles, edge_cases).
+# needs an empty store uses a database of its own (roles, edge_cases, feed).
 # Output goes to test/results/, test/regression.diffs and
 # test/regression.out; a suite that writes files of its own puts them under
 # $PG_ABS_BUILDDIR/results (pg_regress sets it to the --outputdir).
