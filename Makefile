@@ -11,17 +11,33 @@ DATA        = sql/durable_sink--1.0.sql sql/durable_sink--1.1.sql sql/durable_si
               durable_sink--1.0.control
 PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 
-# pg_regress suites: sql/<name>.sql against expected/<name>.out
+# pg_regress suites: test/sql/<name>.sql against test/expected/<name>.out.
+# They share one database and pass in any order, or alone: each uses thread
+# and run ids of its own and looks only at its own rows, never TRUNCATEs the
+# store and shows ids relative to its own first (store, emit, feed); one that
+# needs an empty store uses a database of its own (roles, edge_cases, feed).
+# Output goes to test/results/, test/regression.diffs and
+# test/regression.out; a suite that writes files of its own puts them under
+# $PG_ABS_BUILDDIR/results (pg_regress sets it to the --outputdir).
 REGRESS     = mapping validation drafts run_lifecycle permission compaction encoding \
               transactions privileges store emit capture partitions listen extension_schema \
               roles edge_cases cancel srf_call_styles feed capture_ddl
-REGRESS_OPTS = --load-extension=durable_sink
+REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=durable_sink
 
-# isolation specs: test/specs/<name>.spec against test/expected/<name>.out
+# isolation specs: test/specs/<name>.spec against test/expected/<name>.out,
+# output in output_iso/
 ISOLATION   = run_start_race compaction_race append_race idempotency_race \
               emit_run_start_race lock_order held_snapshot feed_skip feed_pollers \
               feed_rollback
 ISOLATION_OPTS = --inputdir=test --load-extension=durable_sink
+
+# Both kinds share test/expected: a name in both lists would compare two
+# different outputs against one file.
+ifneq ($(filter $(REGRESS),$(ISOLATION)),)
+$(error REGRESS and ISOLATION share a name: $(filter $(REGRESS),$(ISOLATION)))
+endif
+
+EXTRA_CLEAN = test/results/ test/regression.diffs test/regression.out
 
 # TAP tests (PostgreSQL::Test::Cluster): crash and restart behaviour
 TAP_TESTS   = 1

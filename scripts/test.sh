@@ -32,7 +32,7 @@ as_pg_user env PATH="$PG_BIN:$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$P
 status=${PIPESTATUS[0]}
 set -e
 
-for diffs in "$work/regression.diffs" "$work/output_iso/regression.diffs"; do
+for diffs in "$work/test/regression.diffs" "$work/output_iso/regression.diffs"; do
     if [ -s "$diffs" ]; then
         log "differences in $diffs"
         cat "$diffs"

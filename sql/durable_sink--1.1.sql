@@ -243,8 +243,8 @@ AS 'MODULE_PATHNAME', 'durable_sink_emit';
 
 -- Capture triggers on raw event tables.  The C code resolves no name
 -- through search_path: every statement it runs is schema- and
--- operator-qualified (sql/capture.sql fires both triggers under a hostile
--- search_path).  capture_statement() pins search_path as well;
+-- operator-qualified (test/sql/capture.sql fires both triggers under a
+-- hostile search_path).  capture_statement() pins search_path as well;
 -- capture() does not, because a SET clause wraps every per-row call in a
 -- GUC save/restore (measured: +13% on a 200k-row COPY).
 CREATE FUNCTION durable_sink.capture()

@@ -113,12 +113,12 @@ SELECT count(*) AS state_rows_for_th_single FROM durable_sink.compaction_state W
 -- Threads are independent; the observation survives in the tables.
 SELECT * FROM pg_temp.snap('th-other', '{"total_compactions":1,"boundaries":[{"task_id":"task-1","boundary_message_id":"msg-9","summary":"## Summary\nall good","pre_tokens":50000,"post_tokens":4000,"timestamp_ms":1500}]}');
 SELECT thread_id, total_compactions, in_flight_task_id, in_flight_boundary_message_id
-FROM durable_sink.compaction_state ORDER BY thread_id;
+FROM durable_sink.compaction_state WHERE thread_id LIKE 'th-%' ORDER BY thread_id;
 CREATE FUNCTION pg_temp.facts_remembered(thread text) RETURNS bigint LANGUAGE sql AS $$
   SELECT count(*) FROM durable_sink.compaction_fingerprints f
   WHERE f.thread_key = sha256(convert_to(thread, 'UTF8')) $$;
 SELECT thread_id, pg_temp.facts_remembered(thread_id) AS facts_remembered
-FROM durable_sink.compaction_state ORDER BY 1;
+FROM durable_sink.compaction_state WHERE thread_id LIKE 'th-%' ORDER BY 1;
 -- The digests are sha256(set || NUL || fingerprint), e.g. th-e's cancellation:
 SELECT EXISTS (SELECT FROM durable_sink.compaction_fingerprints
                WHERE thread_key = sha256(convert_to('th-e', 'UTF8'))

@@ -9,32 +9,18 @@ SELECT jsonb_build_object('event_type', 'state_snapshot', 'snapshot',
            jsonb_build_object('boundaries',
              (SELECT jsonb_agg(jsonb_build_object('task_id', 't' || i, 'summary', 's' || i))
               FROM generate_series(1, 200000) i))))) AS ev;
+
 -- Baseline: the whole snapshot (200,000 new boundaries), rolled back.
 BEGIN;
 SELECT clock_timestamp() AS t0 \gset
-SELECT count(*) FROM big, durable_sink.normalize_many(big.ev, 'th-cancel', 'r1');
- count  
---------
- 200001
-(1 row)
-
+SELECT count(*) FROM big, durable_sink.normalize_many(big.ev, 'cancel-th', 'r1');
 SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) AS full_seconds \gset
 ROLLBACK;
+
 SET statement_timeout = '100ms';
 SELECT clock_timestamp() AS t0 \gset
-SELECT count(*) FROM big, durable_sink.normalize_many(big.ev, 'th-cancel', 'r1');
-ERROR:  canceling statement due to statement timeout
+SELECT count(*) FROM big, durable_sink.normalize_many(big.ev, 'cancel-th', 'r1');
 RESET statement_timeout;
 SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) < :full_seconds / 4
        AS cancelled_well_before_the_end;
- cancelled_well_before_the_end 
--------------------------------
- t
-(1 row)
-
-SELECT count(*) AS state_rows FROM durable_sink.compaction_state WHERE thread_id = 'th-cancel';
- state_rows 
-------------
-          0
-(1 row)
-
+SELECT count(*) AS state_rows FROM durable_sink.compaction_state WHERE thread_id = 'cancel-th';

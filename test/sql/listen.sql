@@ -1,41 +1,39 @@
 -- Live forwarding: NOTIFY on channel durable_sink, delivered at commit.
 -- psql prints the sender's PID; the notifications are written to a file
--- and shown with the PID masked.
+-- in pg_regress's results directory and shown with the PID masked.
 \pset null '(null)'
--- Start from an empty store, whatever earlier suites left behind.
-TRUNCATE durable_sink.events, durable_sink.scopes, durable_sink.idempotency_keys,
-         durable_sink.capture_failures, durable_sink.live_frames RESTART IDENTITY;
+\getenv abs_builddir PG_ABS_BUILDDIR
 LISTEN durable_sink;
 
 -- emit announces every event, observed ones in compacted mode included,
 -- with what it stored.  By default (durable_sink.announce_events = off)
 -- a frame carries the event's type, not the event: any role that can
 -- connect can LISTEN.
-\o results/listen_1.txt
+\o :abs_builddir/results/listen_1.txt
 SELECT count(*) FROM durable_sink.emit('{"event_type":"run_start","thread_id":"tl","run_id":"rl"}', 'tl', 'rl');
 SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":"hi"}', 'tl', 'rl');
 SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":42}', 'tl', 'rl');
 \o
-\! sed -E 's/PID [0-9]+/PID N/; s/"event_id":[0-9]+/"event_id":N/' results/listen_1.txt
+\! sed -E 's/PID [0-9]+/PID N/; s/"event_id":[0-9]+/"event_id":N/' "$PG_ABS_BUILDDIR"/results/listen_1.txt
 
 -- Two identical events in one transaction are two announcements (NOTIFY
 -- would send identical payloads once: frame_no keeps them apart).
-\o results/listen_1b.txt
+\o :abs_builddir/results/listen_1b.txt
 BEGIN;
 SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":"\n"}', 'tl', 'rl');
 SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":"\n"}', 'tl', 'rl');
 COMMIT;
 \o
-\! sed -E 's/PID [0-9]+/PID N/' results/listen_1b.txt
+\! sed -E 's/PID [0-9]+/PID N/' "$PG_ABS_BUILDDIR"/results/listen_1b.txt
 
 -- durable_sink.announce_events = on is the opt-in to event bodies in frames
 -- (superuser only: the bodies go to every role that can LISTEN).
 SHOW durable_sink.announce_events;
 SET durable_sink.announce_events = on;
-\o results/listen_1c.txt
+\o :abs_builddir/results/listen_1c.txt
 SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"secret"}', 'tl', 'rl');
 \o
-\! sed -E 's/PID [0-9]+/PID N/; s/"event_id":[0-9]+/"event_id":N/' results/listen_1c.txt
+\! sed -E 's/PID [0-9]+/PID N/; s/"event_id":[0-9]+/"event_id":N/' "$PG_ABS_BUILDDIR"/results/listen_1c.txt
 CREATE ROLE listen_nobody;
 SET ROLE listen_nobody;
 SET durable_sink.announce_events = on;
@@ -44,25 +42,29 @@ DROP ROLE listen_nobody;
 
 -- Nothing is announced for a rolled-back transaction, and nothing when
 -- announcing is switched off.
-\o results/listen_2.txt
+\o :abs_builddir/results/listen_2.txt
 BEGIN;
 SELECT count(*) FROM durable_sink.emit('{"event_type":"step_end"}', 'tl', 'rl');
 ROLLBACK;
 SELECT count(*) FROM durable_sink.emit('{"event_type":"step_end"}', 'tl', 'rl', announce => false);
 SELECT 'no notification above' AS checked;
 \o
-\! sed -E 's/PID [0-9]+/PID N/' results/listen_2.txt
+\! sed -E 's/PID [0-9]+/PID N/' "$PG_ABS_BUILDDIR"/results/listen_2.txt
 
 -- A frame too large for a NOTIFY payload is announced by reference.
-\o results/listen_3.txt
+\o :abs_builddir/results/listen_3.txt
 SELECT count(*) FROM durable_sink.emit(jsonb_build_object('event_type', 'text_delta', 'delta', repeat('x', 10000)), 'tl', 'rl');
 \o
 RESET durable_sink.announce_events;
-\! sed -E 's/PID [0-9]+/PID N/; s/"frame_id":[0-9]+/"frame_id":N/' results/listen_3.txt
+\! sed -E 's/PID [0-9]+/PID N/; s/"frame_id":[0-9]+/"frame_id":N/' "$PG_ABS_BUILDDIR"/results/listen_3.txt
 SELECT frame->>'source' AS source, length(frame->'event'->>'delta') AS delta_length
-FROM durable_sink.live_frames ORDER BY frame_id DESC LIMIT 1;
-SELECT length(durable_sink.live_frame(max(frame_id))->'event'->>'delta') FROM durable_sink.live_frames;
+FROM durable_sink.live_frames WHERE frame->>'thread_id' = 'tl' ORDER BY frame_id DESC LIMIT 1;
+SELECT length(durable_sink.live_frame(max(frame_id))->'event'->>'delta')
+FROM durable_sink.live_frames WHERE frame->>'thread_id' = 'tl';
+-- Pruning deletes every old frame, other suites' too: rolled back.
+BEGIN;
 SELECT durable_sink.prune_live_frames('0 seconds') >= 1 AS pruned;
+ROLLBACK;
 
 -- Triggers: a multi-row insert announces each stream once (identical
 -- payloads are sent once per transaction); the statement trigger
@@ -70,21 +72,21 @@ SELECT durable_sink.prune_live_frames('0 seconds') >= 1 AS pruned;
 CREATE TABLE raw_l (thread_id text, run_id text, event jsonb);
 CREATE TRIGGER cap AFTER INSERT ON raw_l FOR EACH ROW
   EXECUTE FUNCTION durable_sink.capture('event', 'thread_id', 'run_id', 'app', 'compacted');
-\o results/listen_4.txt
+\o :abs_builddir/results/listen_4.txt
 INSERT INTO raw_l VALUES ('ta', 'ra', '{"event_type":"run_start","thread_id":"ta","run_id":"ra"}'),
                          ('ta', 'ra', '{"event_type":"text_delta","delta":"x"}'),
                          ('ta', 'ra', '{"event_type":"error","message":"m"}'),
                          ('tb', 'rb', '{"event_type":"step_end"}');
 \o
-\! sed -E 's/PID [0-9]+/PID N/' results/listen_4.txt
+\! sed -E 's/PID [0-9]+/PID N/' "$PG_ABS_BUILDDIR"/results/listen_4.txt
 DROP TRIGGER cap ON raw_l;
 CREATE TRIGGER cap AFTER INSERT ON raw_l REFERENCING NEW TABLE AS n FOR EACH STATEMENT
   EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'compacted');
-\o results/listen_5.txt
+\o :abs_builddir/results/listen_5.txt
 INSERT INTO raw_l VALUES ('ta', 'ra', '{"event_type":"error","message":"m2"}'),
                          ('ta', 'ra', '{"event_type":"text_delta","delta":"y"}'),
                          ('ta', 'ra', '{"event_type":"error","message":"m3"}'),
                          ('tb', 'rb', '{"event_type":"step_end"}');
 \o
-\! sed -E 's/PID [0-9]+/PID N/' results/listen_5.txt
+\! sed -E 's/PID [0-9]+/PID N/' "$PG_ABS_BUILDDIR"/results/listen_5.txt
 UNLISTEN *;

@@ -1,7 +1,13 @@
 -- Contract §19/§20: the feed (read_all) and subscriptions.  Positions are
 -- shown relative to where this suite started, so other suites' events do
--- not matter.
+-- not matter.  It runs in a database of its own all the same: ack's errors
+-- name absolute positions.
 \pset null '(null)'
+SELECT current_database() AS regress_db \gset
+CREATE DATABASE regress_ds_feed;
+ALTER DATABASE regress_ds_feed SET lc_messages = 'C';
+\c regress_ds_feed
+CREATE EXTENSION durable_sink;
 SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS start FROM durable_sink.feed_position_seq \gset
 CREATE TEMP TABLE feed_start AS SELECT :start::bigint AS start;
 CREATE FUNCTION pg_temp.rel(p bigint) RETURNS bigint LANGUAGE sql
@@ -143,3 +149,5 @@ DROP TABLE feed_raw;
 REVOKE ALL ON durable_sink.subscriptions, durable_sink.subscription_lag FROM regress_feed_reader, regress_feed_other;
 DROP OWNED BY regress_feed_reader, regress_feed_other;
 DROP ROLE regress_feed_reader, regress_feed_other;
+\c :regress_db
+DROP DATABASE regress_ds_feed;

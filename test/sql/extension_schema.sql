@@ -5,6 +5,7 @@
 -- (The suites start with the extension installed; this one drops and
 -- re-creates it, and ends with it installed as by a fresh CREATE EXTENSION.)
 \pset null '(null)'
+
 -- The event trigger fires for every CREATE TRIGGER, by any role, and needs
 -- no grant.  A role with no privilege on the extension creates an ordinary
 -- trigger on its own table.
@@ -13,11 +14,6 @@ CREATE ROLE regress_ds_capturer;
 GRANT CREATE ON SCHEMA public TO regress_ds_plain, regress_ds_capturer;
 SELECT has_schema_privilege('regress_ds_plain', 'durable_sink', 'USAGE') AS usage,
        has_function_privilege('regress_ds_plain', 'durable_sink.check_capture_trigger()', 'EXECUTE') AS execute_check;
- usage | execute_check 
--------+---------------
- f     | f
-(1 row)
-
 SET ROLE regress_ds_plain;
 CREATE TABLE plain_table (x integer);
 CREATE FUNCTION plain_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
@@ -26,6 +22,7 @@ CREATE TRIGGER plain_statement AFTER INSERT ON plain_table REFERENCING NEW TABLE
   FOR EACH STATEMENT EXECUTE FUNCTION plain_trigger();
 INSERT INTO plain_table VALUES (1);
 RESET ROLE;
+
 -- A role with EXECUTE on capture_statement() (and USAGE) creates a capture
 -- trigger on its own table; the event trigger checks it (a second capture
 -- trigger, a wrong column) as that role, with no further grant.
@@ -39,36 +36,22 @@ CREATE TRIGGER capture AFTER INSERT ON capturer_raw REFERENCING NEW TABLE AS new
 CREATE TRIGGER capture_again AFTER INSERT ON capturer_raw REFERENCING NEW TABLE AS new_rows
   FOR EACH STATEMENT
   EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'compacted');
-ERROR:  durable_sink.capture_statement(): table "capturer_raw" already has the capture trigger "capture"
-DETAIL:  Two capture triggers would capture every row twice.
-HINT:  Drop trigger "capture" first, in the same transaction if the table is in use.
 CREATE TABLE capturer_other (thread_id text, run_id text, event jsonb);
 CREATE TRIGGER capture AFTER INSERT ON capturer_other REFERENCING NEW TABLE AS new_rows
   FOR EACH STATEMENT
   EXECUTE FUNCTION durable_sink.capture_statement('payload', 'thread_id', 'run_id', 'app', 'compacted');
-ERROR:  durable_sink.capture_statement(): event column "payload" of relation "capturer_other" does not exist
-INSERT INTO capturer_raw VALUES ('ts', 'rs', '{"event_type":"error","message":"captured"}');
+INSERT INTO capturer_raw VALUES ('ext-t', 'ext-r', '{"event_type":"error","message":"captured"}');
 RESET ROLE;
-SELECT event_kind, payload->>'message' AS message FROM durable_sink.events WHERE thread_id = 'ts';
-  event_kind   | message  
----------------+----------
- ErrorRecorded | captured
-(1 row)
-
+SELECT event_kind, payload->>'message' AS message FROM durable_sink.events WHERE thread_id = 'ext-t';
 SELECT tgrelid::regclass AS "table", tgname FROM pg_trigger
 WHERE tgrelid IN ('plain_table'::regclass, 'capturer_raw'::regclass, 'capturer_other'::regclass)
 ORDER BY 1, 2;
-    table     |     tgname      
---------------+-----------------
- plain_table  | plain
- plain_table  | plain_statement
- capturer_raw | capture
-(3 rows)
 
 DROP TABLE plain_table, capturer_raw, capturer_other;
 DROP FUNCTION plain_trigger();
 REVOKE CREATE ON SCHEMA public FROM regress_ds_plain, regress_ds_capturer;
 DROP ROLE regress_ds_plain;
+
 -- The schema is a member of the extension, which is recorded in pg_catalog.
 CREATE VIEW extension_schema AS
 SELECT e.extnamespace::regnamespace AS extension_recorded_in,
@@ -80,10 +63,6 @@ SELECT e.extnamespace::regnamespace AS extension_recorded_in,
 FROM pg_extension e, pg_namespace n
 WHERE e.extname = 'durable_sink' AND n.nspname = 'durable_sink';
 SELECT * FROM extension_schema;
- extension_recorded_in | schema_deptype |       schema_grants       
------------------------+----------------+---------------------------
- pg_catalog            | e              | regress_ds_capturer:USAGE
-(1 row)
 
 -- DROP EXTENSION removes the schema and the grants on it and in it.
 CREATE ROLE regress_ds_grantee;
@@ -92,35 +71,16 @@ GRANT EXECUTE ON FUNCTION durable_sink.read(text, text, bigint, integer) TO regr
 SELECT count(*) AS grants FROM pg_shdepend
 WHERE refobjid = 'regress_ds_grantee'::regrole
   AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database());
- grants 
---------
-      2
-(1 row)
-
 SET client_min_messages = warning;
 DROP EXTENSION durable_sink CASCADE;
 RESET client_min_messages;
 SELECT count(*) AS schemas FROM pg_namespace WHERE nspname = 'durable_sink';
- schemas 
----------
-       0
-(1 row)
-
 SELECT count(*) AS event_triggers FROM pg_event_trigger WHERE evtname LIKE 'durable_sink%';
- event_triggers 
-----------------
-              0
-(1 row)
-
 SELECT count(*) AS grants FROM pg_shdepend
 WHERE refobjid = 'regress_ds_grantee'::regrole
   AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database());
- grants 
---------
-      0
-(1 row)
-
 DROP ROLE regress_ds_grantee;
+
 -- CREATE EXTENSION fails when another role already created a schema
 -- durable_sink (it could hold objects or grants of that role), and creates
 -- nothing.
@@ -132,56 +92,25 @@ CREATE SCHEMA durable_sink;
 CREATE TABLE durable_sink.events (event_id bigint);
 RESET ROLE;
 CREATE EXTENSION durable_sink;
-ERROR:  schema "durable_sink" already exists
 SELECT count(*) AS extensions FROM pg_extension WHERE extname = 'durable_sink';
- extensions 
-------------
-          0
-(1 row)
-
 SELECT count(*) AS event_triggers FROM pg_event_trigger WHERE evtname LIKE 'durable_sink%';
- event_triggers 
-----------------
-              0
-(1 row)
-
 SELECT pg_describe_object(classid, objid, objsubid) AS object_in_schema,
        pg_get_userbyid(CASE classid WHEN 'pg_class'::regclass THEN (SELECT relowner FROM pg_class WHERE oid = objid)
                                     WHEN 'pg_type'::regclass THEN (SELECT typowner FROM pg_type WHERE oid = objid) END) AS owner
 FROM pg_depend
 WHERE refclassid = 'pg_namespace'::regclass AND refobjid = 'durable_sink'::regnamespace
 ORDER BY 1;
-     object_in_schema      |        owner        
----------------------------+---------------------
- table durable_sink.events | regress_ds_capturer
-(1 row)
-
 SELECT count(*) AS functions FROM pg_proc WHERE proname IN ('emit', 'normalize_many', 'check_capture_trigger');
- functions 
------------
-         0
-(1 row)
-
 DROP SCHEMA durable_sink CASCADE;
-NOTICE:  drop cascades to table durable_sink.events
 DO $$ BEGIN
   EXECUTE format('REVOKE CREATE ON DATABASE %I FROM regress_ds_capturer', current_database());
 END $$;
 DROP OWNED BY regress_ds_capturer;
 DROP ROLE regress_ds_capturer;
+
 -- Without the squatter, CREATE EXTENSION works again: the schema is a
 -- member again, with no grant left over from before.
 CREATE EXTENSION durable_sink;
 SELECT * FROM extension_schema;
- extension_recorded_in | schema_deptype | schema_grants 
------------------------+----------------+---------------
- pg_catalog            | e              | (null)
-(1 row)
-
 SELECT count(*) AS event_triggers FROM pg_event_trigger WHERE evtname = 'durable_sink_check_capture_trigger';
- event_triggers 
-----------------
-              1
-(1 row)
-
 DROP VIEW extension_schema;

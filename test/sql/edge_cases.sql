@@ -1,14 +1,20 @@
 -- The event store's edge cases: triggers on the extension's tables,
 -- TRUNCATE inside an appending transaction, re-creating the extension in a
--- session that already used it.  (Runs last: it re-creates the extension.)
+-- session that already used it.  In a database of its own: the TRUNCATE and
+-- DROP EXTENSION would delete the other suites' rows.
 \pset null '(null)'
-TRUNCATE durable_sink.events, durable_sink.scopes, durable_sink.idempotency_keys,
-         durable_sink.capture_failures, durable_sink.live_frames RESTART IDENTITY;
+SELECT current_database() AS regress_db \gset
+CREATE DATABASE regress_ds_edge_cases;
+ALTER DATABASE regress_ds_edge_cases SET lc_messages = 'C';
+\c regress_ds_edge_cases
+CREATE EXTENSION durable_sink;
+
 CREATE FUNCTION pg_temp.note(thread text, label text) RETURNS bigint LANGUAGE sql AS $$
   SELECT thread_seq FROM durable_sink.append(ROW('domain_event', 'Noted',
     jsonb_build_array(jsonb_build_object('scope_type', 'thread', 'thread_id', thread)),
     NULL, NULL, jsonb_build_object('label', label), NULL, NULL, 'edge', 'public', 1)
     ::durable_sink.canonical_event_draft) $$;
+
 -- An administrator's trigger on events that aborts a subtransaction inside
 -- the append, and one that appends again to the same scope.
 CREATE TABLE audit (event_id bigint);
@@ -26,78 +32,29 @@ BEGIN
 END $$;
 CREATE TRIGGER audit_event AFTER INSERT ON durable_sink.events FOR EACH ROW EXECUTE FUNCTION audit_event();
 SELECT pg_temp.note('te1', 'first') AS seq;
- seq 
------
-   1
-(1 row)
-
 SELECT pg_temp.note('te1', 'echo me') AS seq;
- seq 
------
-   2
-(1 row)
-
 SELECT pg_temp.note('te1', 'after') AS seq;
- seq 
------
-   4
-(1 row)
-
 SELECT seq, payload->>'label' AS label FROM durable_sink.read('thread', 'te1');
- seq |  label  
------+---------
-   1 | first
-   2 | echo me
-   3 | echo
-   4 | after
-(4 rows)
-
 DROP TRIGGER audit_event ON durable_sink.events;
+
 -- TRUNCATE of the store inside an appending transaction starts the scope
 -- over instead of continuing from what the transaction remembered.
 BEGIN;
 SELECT pg_temp.note('te2', 'a'), pg_temp.note('te2', 'b');
- note | note 
-------+------
-    1 |    2
-(1 row)
-
 TRUNCATE durable_sink.events, durable_sink.scopes;
 SELECT pg_temp.note('te2', 'after truncate') AS seq;
- seq 
------
-   1
-(1 row)
-
 COMMIT;
 SELECT seq, payload->>'label' AS label FROM durable_sink.read('thread', 'te2');
- seq |     label      
------+----------------
-   1 | after truncate
-(1 row)
 
 -- Re-creating the extension in this session: the saved statements of the
 -- old one are forgotten.
 SELECT count(*) FROM durable_sink.emit('{"event_type":"run_start","thread_id":"te3","run_id":"re3"}', 'te3', 're3');
- count 
--------
-     1
-(1 row)
-
 SET client_min_messages = warning;
 DROP EXTENSION durable_sink CASCADE;
 RESET client_min_messages;
 CREATE EXTENSION durable_sink;
 SELECT event_kind, thread_seq FROM durable_sink.emit('{"event_type":"run_start","thread_id":"te3","run_id":"re3"}', 'te3', 're3');
- event_kind | thread_seq 
-------------+------------
- RunStarted |          1
-(1 row)
-
 SELECT event_kind FROM durable_sink.normalize_many('{"event_type":"state_snapshot","snapshot":{"extensions":{"__context_compaction":{"in_flight":{"task_id":"x"}}}}}', 'te3', 're3');
-        event_kind        
---------------------------
- StateSnapshotObserved
- ContextCompactionStarted
-(2 rows)
 
+\c :regress_db
+DROP DATABASE regress_ds_edge_cases;

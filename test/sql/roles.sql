@@ -2,10 +2,13 @@
 -- written (role names prefixed with regress_), is enough for every README
 -- example to work as the role that runs it, and no more.
 \pset null '(null)'
--- Start from a fresh store, as the README's examples do.
-TRUNCATE durable_sink.events, durable_sink.scopes, durable_sink.idempotency_keys,
-         durable_sink.capture_failures, durable_sink.live_frames,
-         durable_sink.run_state, durable_sink.compaction_state RESTART IDENTITY;
+-- The examples start from a fresh database, as the README's do: one of
+-- their own, dropped at the end, so that they see no other suite's rows.
+SELECT current_database() AS regress_db \gset
+CREATE DATABASE regress_ds_roles;
+ALTER DATABASE regress_ds_roles SET lc_messages = 'C';
+\c regress_ds_roles
+CREATE EXTENSION durable_sink;
 
 CREATE ROLE regress_app_writer;
 CREATE ROLE regress_app_reader;
@@ -15,8 +18,9 @@ CREATE ROLE regress_app_admin;
 CREATE ROLE regress_app_inserter;
 
 -- The first sql block of README.md's "Privileges" section, verbatim.
-\! awk '/^## Privileges/ { s = 1 } s && /^```$/ && b { exit } s && b { print } s && /^```sql$/ { b = 1 }' README.md | sed -E 's/\<app_(writer|reader|owner|admin)\>/regress_app_\1/g' > results/roles_grants.sql
-\i results/roles_grants.sql
+\getenv abs_builddir PG_ABS_BUILDDIR
+\! awk '/^## Privileges/ { s = 1 } s && /^```$/ && b { exit } s && b { print } s && /^```sql$/ { b = 1 }' "$PG_ABS_SRCDIR"/../README.md | sed -E 's/\<app_(writer|reader|owner|admin)\>/regress_app_\1/g' > "$PG_ABS_BUILDDIR"/results/roles_grants.sql
+\i :abs_builddir/results/roles_grants.sql
 
 -- The application's own business: the owner's raw table lives in public.
 GRANT CREATE ON SCHEMA public TO regress_app_owner;
@@ -158,3 +162,5 @@ DROP OWNED BY regress_app_writer, regress_app_reader, regress_app_owner, regress
               regress_app_inserter;
 DROP ROLE regress_app_writer, regress_app_reader, regress_app_owner, regress_app_admin,
           regress_app_inserter;
+\c :regress_db
+DROP DATABASE regress_ds_roles;
