@@ -1,7 +1,7 @@
 -- Contract §19/§20: the feed (read_all) and subscriptions.  Positions are
 -- shown relative to where this suite started, so other suites' events do
--- not matter.  It runs in a database of its own all the same: ack's errors
--- name absolute positions.
+-- not matter (ack's errors are shown with positions masked).  It runs in a
+-- database of its own all the same, with a feed that starts empty.
 \pset null '(null)'
 SELECT current_database() AS regress_db \gset
 CREATE DATABASE regress_ds_feed;
