@@ -412,6 +412,19 @@ REVOKE EXECUTE ON FUNCTION
     durable_sink.feed_backlog(bigint, text[], text[], text[], text)
 FROM PUBLIC;
 
+-- A partition or inheritance child of a captured table that loses its
+-- capture trigger (DROP TRIGGER) is no longer captured: warn (contract §15).
+CREATE FUNCTION durable_sink.check_dropped_capture_trigger()
+RETURNS event_trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'durable_sink_check_dropped_capture_trigger';
+COMMENT ON FUNCTION durable_sink.check_dropped_capture_trigger() IS
+    'Event trigger function (sql_drop, DROP TRIGGER): warns when a partition or inheritance child of a captured table loses its capture trigger (contract §15).';
+CREATE EVENT TRIGGER durable_sink_check_dropped_capture_trigger ON sql_drop
+    WHEN TAG IN ('DROP TRIGGER')
+    EXECUTE FUNCTION durable_sink.check_dropped_capture_trigger();
+REVOKE EXECUTE ON FUNCTION durable_sink.check_dropped_capture_trigger() FROM PUBLIC;
+
 -- The events stored before 1.1 join the feed in event_id order.
 INSERT INTO durable_sink.feed (position, event_id)
 SELECT pg_catalog.row_number() OVER (ORDER BY e.event_id), e.event_id

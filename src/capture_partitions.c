@@ -49,6 +49,7 @@
 PG_FUNCTION_INFO_V1(durable_sink_capture_table);
 PG_FUNCTION_INFO_V1(durable_sink_uncapture_table);
 PG_FUNCTION_INFO_V1(durable_sink_capture_new_partitions);
+PG_FUNCTION_INFO_V1(durable_sink_check_dropped_capture_trigger);
 
 /* What capture_table() creates. */
 #define CAPTURE_TABLE_TRIGGER	"durable_sink_capture"
@@ -718,4 +719,72 @@ capture_warn_uncaptured_descendants(Relation rel, CaptureKind kind)
 					 "which also captures the partitions and inheritance children added later.",
 					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 												RelationGetRelationName(rel)))));
+}
+
+/*
+ * durable_sink.check_dropped_capture_trigger() — event trigger function,
+ * fired ON sql_drop WHEN TAG IN ('DROP TRIGGER').
+ *
+ * A partition or inheritance child of a captured table that loses its
+ * capture trigger no longer captures the rows written straight into it:
+ * warn, naming the table and the captured ancestor.  (A warning, not an
+ * error: dropping a trigger is a deliberate act, and re-creating a tree's
+ * triggers goes through it.)  Contract §15.
+ */
+Datum
+durable_sink_check_dropped_capture_trigger(PG_FUNCTION_ARGS)
+{
+	List	   *tables = NIL;
+	ListCell   *lc;
+	uint64		i;
+	int			rc;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("durable_sink.check_dropped_capture_trigger() must be called as an event trigger")));
+	/* capture_table() and uncapture_table() replace or remove them on purpose */
+	if (creating_capture_triggers)
+		PG_RETURN_VOID();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "durable_sink: SPI_connect failed");
+	/* a dropped trigger's address names are (schema, table, trigger) */
+	rc = SPI_execute("SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) "
+					 "       OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) "
+					 "       pg_catalog.quote_ident(d.address_names[2]))::pg_catalog.oid "
+					 "FROM pg_catalog.pg_event_trigger_dropped_objects() d "
+					 "WHERE d.object_type OPERATOR(pg_catalog.=) 'trigger'",
+					 true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "durable_sink: pg_event_trigger_dropped_objects() failed: %s",
+			 SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		relid = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			tables = list_append_unique_oid(tables, DatumGetObjectId(relid));
+	}
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "durable_sink: SPI_finish failed");
+
+	foreach(lc, tables)
+	{
+		Oid			relid = lfirst_oid(lc);
+		CaptureDefinition *ancestor;
+
+		if (relation_is_captured(relid))
+			continue;
+		ancestor = captured_ancestor(relid);
+		if (ancestor != NULL)
+			ereport(WARNING,
+					(errmsg("rows inserted directly into %s \"%s\" of captured table \"%s\" are no longer captured",
+							child_noun(relid), get_rel_name(relid), get_rel_name(ancestor->table)),
+					 errdetail("Its capture trigger was dropped; a capture trigger fires only for "
+							   "INSERT and COPY statements naming its own table."),
+					 errhint("Capture the whole tree again with durable_sink.capture_table('%s', ...).",
+							 qualified_name(ancestor->table))));
+	}
+	PG_RETURN_VOID();
 }

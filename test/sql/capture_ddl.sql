@@ -67,3 +67,15 @@ REVOKE ALL ON SCHEMA durable_sink FROM regress_ddl_owner;
 DROP OWNED BY regress_ddl_owner;
 DROP ROLE regress_ddl_owner;
 RESET client_min_messages;
+
+-- A partition of a captured tree that loses its capture trigger warns; a
+-- table outside any captured tree does not.
+CREATE TABLE ddl_tree (k int, thread_id text, run_id text, event jsonb) PARTITION BY LIST (k);
+CREATE TABLE ddl_tree_1 PARTITION OF ddl_tree FOR VALUES IN (1);
+SELECT count(*) FROM durable_sink.capture_table('ddl_tree', 'event', 'thread_id', 'run_id', 'app');
+DROP TRIGGER durable_sink_capture ON ddl_tree_1;
+CREATE TABLE ddl_lone (thread_id text, run_id text, event jsonb);
+CREATE TRIGGER capture AFTER INSERT ON ddl_lone REFERENCING NEW TABLE AS n FOR EACH STATEMENT
+  EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'compacted');
+DROP TRIGGER capture ON ddl_lone;
+DROP TABLE ddl_tree, ddl_lone;
