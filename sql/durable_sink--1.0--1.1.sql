@@ -425,6 +425,19 @@ CREATE EVENT TRIGGER durable_sink_check_dropped_capture_trigger ON sql_drop
     EXECUTE FUNCTION durable_sink.check_dropped_capture_trigger();
 REVOKE EXECUTE ON FUNCTION durable_sink.check_dropped_capture_trigger() FROM PUBLIC;
 
+-- Starting the store over (TRUNCATE durable_sink.events) starts the feed
+-- over: positions continue from the sequence, and no feed row keeps
+-- pointing at an event_id that RESTART IDENTITY hands out again.
+CREATE FUNCTION durable_sink.feed_truncated()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'durable_sink_feed_truncated';
+COMMENT ON FUNCTION durable_sink.feed_truncated() IS
+    'Trigger function (AFTER TRUNCATE ON durable_sink.events): empties durable_sink.feed with the store (contract §19).';
+CREATE TRIGGER feed_truncated AFTER TRUNCATE ON durable_sink.events
+    FOR EACH STATEMENT EXECUTE FUNCTION durable_sink.feed_truncated();
+REVOKE EXECUTE ON FUNCTION durable_sink.feed_truncated() FROM PUBLIC;
+
 -- The events stored before 1.1 join the feed in event_id order.
 INSERT INTO durable_sink.feed (position, event_id)
 SELECT pg_catalog.row_number() OVER (ORDER BY e.event_id), e.event_id

@@ -59,6 +59,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -83,12 +84,14 @@ PG_FUNCTION_INFO_V1(durable_sink_read_all);
 PG_FUNCTION_INFO_V1(durable_sink_feed_events);
 PG_FUNCTION_INFO_V1(durable_sink_feed_horizon);
 PG_FUNCTION_INFO_V1(durable_sink_feed_status);
+PG_FUNCTION_INFO_V1(durable_sink_feed_truncated);
 
 /* One registered transaction: the lowest position it can get. */
 typedef struct FeedSlot
 {
 	Oid			dboid;
 	TransactionId xid;			/* InvalidTransactionId: free */
+	bool		prepared;		/* owner detached: free once xid is over */
 	int64		first_position;
 } FeedSlot;
 
@@ -116,6 +119,7 @@ typedef struct AppendedEvent
 {
 	int64		event_id;
 	SubTransactionId subxid;	/* the subtransaction that appended it */
+	Oid			feed_seq;		/* the extension it was appended to (its feed sequence) */
 } AppendedEvent;
 
 static AppendedEvent *appended = NULL;	/* in TopTransactionContext */
@@ -229,10 +233,18 @@ last_position(void)
 	return isnull ? 0 : DatumGetInt64(value);
 }
 
+/*
+ * A slot is free when its owner cleared it, or when it belongs to a
+ * prepared transaction (whose backend moved on) that is over.  Never merely
+ * because the owner's xid is no longer in progress: between its commit
+ * becoming visible and its commit callback the owner still counts the slot
+ * as its own, and would clear a newcomer's registration.
+ */
 static bool
 slot_is_free(const FeedSlot *slot)
 {
-	return !TransactionIdIsValid(slot->xid) || !TransactionIdIsInProgress(slot->xid);
+	return !TransactionIdIsValid(slot->xid) ||
+		(slot->prepared && !TransactionIdIsInProgress(slot->xid));
 }
 
 /* Register this transaction before it takes its first position. */
@@ -241,8 +253,11 @@ register_transaction(void)
 {
 	int			i;
 
-	/* never wait for a heavyweight lock while holding the LWLock */
-	LockRelationOid(extension_relation_oid("feed_position_seq"), AccessShareLock);
+	/*
+	 * Never wait for a heavyweight lock while holding the LWLock: take now
+	 * the lock that reading the sequence takes (init_sequence's).
+	 */
+	LockRelationOid(extension_relation_oid("feed_position_seq"), RowExclusiveLock);
 	LWLockAcquire(feed_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < feed_shared->nslots; i++)
 	{
@@ -257,18 +272,26 @@ register_transaction(void)
 	my_slot = &feed_shared->slots[i];
 	my_slot->dboid = MyDatabaseId;
 	my_slot->xid = GetTopTransactionId();
+	my_slot->prepared = false;
 	my_slot->first_position = last_position() + 1;
 	LWLockRelease(feed_shared->lock);
 }
 
-/* The transaction is over (its commit visible, or aborted): free its slot. */
+/*
+ * The transaction is over (its commit visible, or aborted): free its slot;
+ * prepared (PREPARE TRANSACTION): leave it registered until the prepared
+ * transaction is over, and detach.
+ */
 static void
-unregister_transaction(void)
+unregister_transaction(bool prepared)
 {
 	if (my_slot == NULL)
 		return;
 	LWLockAcquire(feed_shared->lock, LW_EXCLUSIVE);
-	my_slot->xid = InvalidTransactionId;
+	if (prepared)
+		my_slot->prepared = true;
+	else
+		my_slot->xid = InvalidTransactionId;
 	LWLockRelease(feed_shared->lock);
 	my_slot = NULL;
 }
@@ -300,8 +323,11 @@ feed_horizon(void)
 		LockRelease(&tag, ShareLock, true);
 		return horizon;
 	}
-	/* never wait for a heavyweight lock while holding the LWLock */
-	LockRelationOid(extension_relation_oid("feed_position_seq"), AccessShareLock);
+	/*
+	 * Never wait for a heavyweight lock while holding the LWLock: take now
+	 * the lock that reading the sequence takes (init_sequence's).
+	 */
+	LockRelationOid(extension_relation_oid("feed_position_seq"), RowExclusiveLock);
 	LWLockAcquire(feed_shared->lock, LW_SHARED);
 	horizon = last_position();
 	for (i = 0; i < feed_shared->nslots; i++)
@@ -329,6 +355,7 @@ assign_positions(void)
 	Datum		args[2];
 	StateAccess access;
 	int			i;
+	int			kept;
 
 	if (nappended == 0)
 		return;
@@ -342,6 +369,14 @@ assign_positions(void)
 		nappended = 0;
 		return;
 	}
+	seq = extension_relation_oid("feed_position_seq");
+	/* keep only the events appended to this incarnation of the extension */
+	for (i = 0, kept = 0; i < nappended; i++)
+		if (appended[i].feed_seq == seq)
+			appended[kept++] = appended[i];
+	nappended = kept;
+	if (nappended == 0)
+		return;
 	if (feed_shared != NULL)
 		register_transaction();
 	else
@@ -352,7 +387,6 @@ assign_positions(void)
 		feed_lock_tag(&tag);
 		(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	}
-	seq = extension_relation_oid("feed_position_seq");
 	positions = palloc(sizeof(Datum) * nappended);
 	event_ids = palloc(sizeof(Datum) * nappended);
 	for (i = 0; i < nappended; i++)
@@ -390,12 +424,12 @@ feed_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
 			/* the commit is visible now (or never will be) */
-			unregister_transaction();
+			unregister_transaction(false);
 			forget_appended();
 			break;
 		case XACT_EVENT_PREPARE:
 			/* the slot stays until COMMIT/ROLLBACK PREPARED ends the xid */
-			my_slot = NULL;
+			unregister_transaction(true);
 			forget_appended();
 			break;
 		default:
@@ -424,9 +458,14 @@ feed_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
-/* Remember an event this transaction appended (store.c). */
+/*
+ * Remember an event this transaction appended (store.c), with the feed
+ * sequence of the extension it went to: if the extension is dropped and
+ * created again in the same transaction, the events of the old one get no
+ * position in the new one.
+ */
 void
-feed_note_appended(int64 event_id)
+feed_note_appended(int64 event_id, Oid feed_seq)
 {
 	if (nappended == appended_capacity)
 	{
@@ -437,7 +476,35 @@ feed_note_appended(int64 event_id)
 	}
 	appended[nappended].event_id = event_id;
 	appended[nappended].subxid = GetCurrentSubTransactionId();
+	appended[nappended].feed_seq = feed_seq;
 	nappended++;
+}
+
+/*
+ * durable_sink.feed_truncated() -> trigger, AFTER TRUNCATE ON
+ * durable_sink.events FOR EACH STATEMENT.
+ *
+ * Starting the store over (TRUNCATE) starts the feed over too: its rows
+ * would point at event_ids that RESTART IDENTITY hands out again.  The
+ * positions continue from the sequence (a reader never sees a position
+ * again), and the events this transaction appended before the TRUNCATE
+ * are gone, so they get none.  Contract §19.
+ */
+Datum
+durable_sink_feed_truncated(PG_FUNCTION_ARGS)
+{
+	StateAccess access;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("durable_sink.feed_truncated() must be called as a trigger")));
+	nappended = 0;
+	state_access_begin(&access);
+	if (SPI_execute("TRUNCATE durable_sink.feed", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "durable_sink: TRUNCATE durable_sink.feed failed");
+	state_access_end(&access);
+	return PointerGetDatum(NULL);
 }
 
 void

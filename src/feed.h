@@ -9,7 +9,7 @@
 #include "postgres.h"
 
 extern void feed_init(void);
-extern void feed_note_appended(int64 event_id);
+extern void feed_note_appended(int64 event_id, Oid feed_seq);
 extern int64 feed_horizon(void);
 
 #endif							/* DURABLE_SINK_FEED_H */

@@ -673,8 +673,13 @@ store_append(StoreRow *rows, int count, const AppendExpectation *expect,
 	}
 	if (stored != (uint64) count)
 		elog(ERROR, "durable_sink: stored " UINT64_FORMAT " of %d events", stored, count);
-	for (i = 0; i < count; i++)
-		feed_note_appended(rows[i].event_id);
+	if (extension_relation_exists("feed_position_seq"))	/* 1.0 objects: no feed */
+	{
+		Oid			feed_seq = extension_relation_oid("feed_position_seq");
+
+		for (i = 0; i < count; i++)
+			feed_note_appended(rows[i].event_id, feed_seq);
+	}
 	if (result != NULL)
 	{
 		for (i = 0; i < count; i++)

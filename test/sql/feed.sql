@@ -149,5 +149,24 @@ DROP TABLE feed_raw;
 REVOKE ALL ON durable_sink.subscriptions, durable_sink.subscription_lag FROM regress_feed_reader, regress_feed_other;
 DROP OWNED BY regress_feed_reader, regress_feed_other;
 DROP ROLE regress_feed_reader, regress_feed_other;
+-- The extension dropped and created again in one transaction: the events
+-- appended to the old one get no position in the new one.
+BEGIN;
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"old incarnation"}', 'feed-inc', 'feed-inc');
+DROP EXTENSION durable_sink CASCADE;
+CREATE EXTENSION durable_sink;
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"new incarnation"}', 'feed-inc', 'feed-inc');
+COMMIT;
+SELECT position, payload->>'message' AS message, thread_seq FROM durable_sink.read_all();
+SELECT count(*) AS feed_rows FROM durable_sink.feed;
+-- TRUNCATE starts the feed over with the store; positions continue and
+-- never point at a reused event_id.
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"before truncate"}', 'feed-tr', 'feed-tr');
+BEGIN;
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"truncated in the same transaction"}', 'feed-tr', 'feed-tr');
+TRUNCATE durable_sink.events, durable_sink.scopes RESTART IDENTITY;
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"after truncate"}', 'feed-tr', 'feed-tr');
+COMMIT;
+SELECT position, event_id, payload->>'message' AS message FROM durable_sink.read_all();
 \c :regress_db
 DROP DATABASE regress_ds_feed;
