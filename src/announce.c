@@ -17,6 +17,7 @@
 #include "utils/json.h"
 
 #include "announce.h"
+#include "feed.h"
 #include "state_access.h"
 
 bool		announce_events = false;
@@ -106,6 +107,8 @@ announce_frame(StringInfo frame)
 	char		reference[64];
 
 	frame_close(frame);
+	/* the transaction's commit announces the feed positions it takes too */
+	feed_note_announced();
 	if (frame->len < ANNOUNCE_MAX_PAYLOAD)
 	{
 		Async_Notify(ANNOUNCE_CHANNEL, frame->data);

@@ -58,6 +58,7 @@
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -76,6 +77,7 @@
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
+#include "announce.h"
 #include "durable_sink.h"
 #include "feed.h"
 #include "state_access.h"
@@ -125,6 +127,9 @@ typedef struct AppendedEvent
 static AppendedEvent *appended = NULL;	/* in TopTransactionContext */
 static int	nappended = 0;
 static int	appended_capacity = 0;
+
+/* This transaction sent live frames (NOTIFY): its commit frame follows them. */
+static bool announced = false;
 
 static StatePlan insert_feed_plan = {
 	.sql = "INSERT INTO durable_sink.feed (position, event_id) "
@@ -343,6 +348,27 @@ feed_horizon(void)
 }
 
 /*
+ * A transaction that announces its events live (emit, the capture triggers
+ * with announce on) also announces the feed positions they got, in a frame
+ * that NOTIFY delivers at commit with the others: a consumer can wake up
+ * and read_all from there.  Called in the pre-commit callback, before
+ * PostgreSQL queues the transaction's notifications.  Positions of one
+ * transaction follow append order but need not be contiguous.
+ */
+static void
+announce_positions(int64 first, int64 last, int count)
+{
+	StringInfoData frame;
+
+	frame_begin(&frame, "feed");
+	frame_add_int64(&frame, "first_position", first);
+	frame_add_int64(&frame, "last_position", last);
+	frame_add_int64(&frame, "events", count);
+	frame_close(&frame);
+	Async_Notify(ANNOUNCE_CHANNEL, frame.data);
+}
+
+/*
  * Give this transaction's events their positions and feed rows: called
  * just before it commits or prepares.
  */
@@ -401,6 +427,9 @@ assign_positions(void)
 	state_exec(&insert_feed_plan, args, NULL);
 	state_access_end(&access);
 	PopActiveSnapshot();
+	if (announced)
+		announce_positions(DatumGetInt64(positions[0]),
+						   DatumGetInt64(positions[nappended - 1]), nappended);
 	nappended = 0;
 }
 
@@ -410,6 +439,14 @@ forget_appended(void)
 	appended = NULL;
 	nappended = 0;
 	appended_capacity = 0;
+	announced = false;
+}
+
+/* announce.c: this transaction sent a live frame. */
+void
+feed_note_announced(void)
+{
+	announced = true;
 }
 
 static void

@@ -11,5 +11,6 @@
 extern void feed_init(void);
 extern void feed_note_appended(int64 event_id, Oid feed_seq);
 extern int64 feed_horizon(void);
+extern void feed_note_announced(void);
 
 #endif							/* DURABLE_SINK_FEED_H */

@@ -6,7 +6,10 @@
 LISTEN durable_sink;
 
 -- emit announces every event, observed ones in compacted mode included,
--- with what it stored.  By default (durable_sink.announce_events = off)
+-- with what it stored; a transaction that stored events and announced
+-- also announces, at commit, the feed positions they got (contract §17),
+-- so a consumer can wake up and read_all from there.
+-- By default (durable_sink.announce_events = off)
 -- a frame carries the event's type, not the event: any role that can
 -- connect can LISTEN.
 \o :abs_builddir/results/listen_1.txt
@@ -14,7 +17,7 @@ SELECT count(*) FROM durable_sink.emit('{"event_type":"run_start","thread_id":"t
 SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":"hi"}', 'tl', 'rl');
 SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":42}', 'tl', 'rl');
 \o
-\! sed -E 's/PID [0-9]+/PID N/; s/"event_id":[0-9]+/"event_id":N/' "$PG_ABS_BUILDDIR"/results/listen_1.txt
+\! sed -E 's/"(first|last)_position":[0-9]+/"\1_position":N/g; s/PID [0-9]+/PID N/; s/"event_id":[0-9]+/"event_id":N/' "$PG_ABS_BUILDDIR"/results/listen_1.txt
 
 -- Two identical events in one transaction are two announcements (NOTIFY
 -- would send identical payloads once: frame_no keeps them apart).
@@ -24,7 +27,7 @@ SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":"\n"}
 SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":"\n"}', 'tl', 'rl');
 COMMIT;
 \o
-\! sed -E 's/PID [0-9]+/PID N/' "$PG_ABS_BUILDDIR"/results/listen_1b.txt
+\! sed -E 's/"(first|last)_position":[0-9]+/"\1_position":N/g; s/PID [0-9]+/PID N/' "$PG_ABS_BUILDDIR"/results/listen_1b.txt
 
 -- durable_sink.announce_events = on is the opt-in to event bodies in frames
 -- (superuser only: the bodies go to every role that can LISTEN).
@@ -33,7 +36,7 @@ SET durable_sink.announce_events = on;
 \o :abs_builddir/results/listen_1c.txt
 SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"secret"}', 'tl', 'rl');
 \o
-\! sed -E 's/PID [0-9]+/PID N/; s/"event_id":[0-9]+/"event_id":N/' "$PG_ABS_BUILDDIR"/results/listen_1c.txt
+\! sed -E 's/"(first|last)_position":[0-9]+/"\1_position":N/g; s/PID [0-9]+/PID N/; s/"event_id":[0-9]+/"event_id":N/' "$PG_ABS_BUILDDIR"/results/listen_1c.txt
 CREATE ROLE listen_nobody;
 SET ROLE listen_nobody;
 SET durable_sink.announce_events = on;
@@ -49,14 +52,14 @@ ROLLBACK;
 SELECT count(*) FROM durable_sink.emit('{"event_type":"step_end"}', 'tl', 'rl', announce => false);
 SELECT 'no notification above' AS checked;
 \o
-\! sed -E 's/PID [0-9]+/PID N/' "$PG_ABS_BUILDDIR"/results/listen_2.txt
+\! sed -E 's/"(first|last)_position":[0-9]+/"\1_position":N/g; s/PID [0-9]+/PID N/' "$PG_ABS_BUILDDIR"/results/listen_2.txt
 
 -- A frame too large for a NOTIFY payload is announced by reference.
 \o :abs_builddir/results/listen_3.txt
 SELECT count(*) FROM durable_sink.emit(jsonb_build_object('event_type', 'text_delta', 'delta', repeat('x', 10000)), 'tl', 'rl');
 \o
 RESET durable_sink.announce_events;
-\! sed -E 's/PID [0-9]+/PID N/; s/"frame_id":[0-9]+/"frame_id":N/' "$PG_ABS_BUILDDIR"/results/listen_3.txt
+\! sed -E 's/"(first|last)_position":[0-9]+/"\1_position":N/g; s/PID [0-9]+/PID N/; s/"frame_id":[0-9]+/"frame_id":N/' "$PG_ABS_BUILDDIR"/results/listen_3.txt
 SELECT frame->>'source' AS source, length(frame->'event'->>'delta') AS delta_length
 FROM durable_sink.live_frames WHERE frame->>'thread_id' = 'tl' ORDER BY frame_id DESC LIMIT 1;
 SELECT length(durable_sink.live_frame(max(frame_id))->'event'->>'delta')
@@ -78,7 +81,7 @@ INSERT INTO raw_l VALUES ('ta', 'ra', '{"event_type":"run_start","thread_id":"ta
                          ('ta', 'ra', '{"event_type":"error","message":"m"}'),
                          ('tb', 'rb', '{"event_type":"step_end"}');
 \o
-\! sed -E 's/PID [0-9]+/PID N/' "$PG_ABS_BUILDDIR"/results/listen_4.txt
+\! sed -E 's/"(first|last)_position":[0-9]+/"\1_position":N/g; s/PID [0-9]+/PID N/' "$PG_ABS_BUILDDIR"/results/listen_4.txt
 DROP TRIGGER cap ON raw_l;
 CREATE TRIGGER cap AFTER INSERT ON raw_l REFERENCING NEW TABLE AS n FOR EACH STATEMENT
   EXECUTE FUNCTION durable_sink.capture_statement('event', 'thread_id', 'run_id', 'app', 'compacted');
@@ -88,5 +91,5 @@ INSERT INTO raw_l VALUES ('ta', 'ra', '{"event_type":"error","message":"m2"}'),
                          ('ta', 'ra', '{"event_type":"error","message":"m3"}'),
                          ('tb', 'rb', '{"event_type":"step_end"}');
 \o
-\! sed -E 's/PID [0-9]+/PID N/' "$PG_ABS_BUILDDIR"/results/listen_5.txt
+\! sed -E 's/"(first|last)_position":[0-9]+/"\1_position":N/g; s/PID [0-9]+/PID N/' "$PG_ABS_BUILDDIR"/results/listen_5.txt
 UNLISTEN *;
