@@ -148,6 +148,18 @@ ALTER SEQUENCE durable_sink.feed_position_seq OWNED BY durable_sink.feed.positio
 SELECT pg_catalog.pg_extension_config_dump('durable_sink.feed', '');
 SELECT pg_catalog.pg_extension_config_dump('durable_sink.feed_position_seq', '');
 
+-- Live frames of committed transactions waiting for the announcer, the
+-- background worker that NOTIFYs them after commit (contract §17,
+-- src/announcer.c).  Unlogged: like NOTIFY's own queue, a crash loses frames
+-- not yet sent; the feed itself loses nothing.
+CREATE UNLOGGED TABLE durable_sink.outbox (
+    batch_id    bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    frames      text[]  NOT NULL            -- one transaction's frames, in sending order
+);
+COMMENT ON TABLE durable_sink.outbox IS
+    'Live frames (contract §17) of committed transactions that the announcer has not sent yet: one row per transaction, written just before it commits or prepares. Used when the library is in shared_preload_libraries and durable_sink.announce_after_commit is on.';
+REVOKE ALL ON durable_sink.outbox FROM PUBLIC;
+
 CREATE FUNCTION durable_sink.read_all(after_position bigint DEFAULT 0,
                                       max_rows integer DEFAULT 1000)
 RETURNS TABLE ("position" bigint, event_id bigint, fidelity durable_sink.fidelity_class,

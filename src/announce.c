@@ -17,6 +17,7 @@
 #include "utils/json.h"
 
 #include "announce.h"
+#include "announcer.h"
 #include "feed.h"
 #include "state_access.h"
 
@@ -97,24 +98,39 @@ frame_add_raw(StringInfo frame, const char *key, const char *json)
 	appendStringInfoString(frame, json ? json : "null");
 }
 
-/* Close frame and send it (or a reference to it). */
+/*
+ * Close frame and announce it: through the announcer after commit
+ * (announcer.c), or by NOTIFY in this transaction.
+ */
 void
 announce_frame(StringInfo frame)
+{
+	frame_close(frame);
+	if (announcer_takes_frames())
+	{
+		announcer_queue_frame(frame->data);
+		return;
+	}
+	/* the transaction's commit announces the feed positions it takes too */
+	feed_note_announced();
+	announce_send(frame->data);
+}
+
+/* NOTIFY a closed frame, or a reference to it if it is too long. */
+void
+announce_send(const char *frame)
 {
 	StateAccess access;
 	Datum		args[1];
 	bool		isnull;
 	char		reference[64];
 
-	frame_close(frame);
-	/* the transaction's commit announces the feed positions it takes too */
-	feed_note_announced();
-	if (frame->len < ANNOUNCE_MAX_PAYLOAD)
+	if (strlen(frame) < ANNOUNCE_MAX_PAYLOAD)
 	{
-		Async_Notify(ANNOUNCE_CHANNEL, frame->data);
+		Async_Notify(ANNOUNCE_CHANNEL, frame);
 		return;
 	}
-	args[0] = CStringGetTextDatum(frame->data);
+	args[0] = CStringGetTextDatum(frame);
 	state_access_begin(&access);
 	state_exec(&store_frame_plan, args, NULL);
 	snprintf(reference, sizeof(reference), "{\"frame_id\":" INT64_FORMAT "}",

@@ -15,6 +15,7 @@
 extern bool announce_events;
 
 extern void announce_frame(StringInfo frame);
+extern void announce_send(const char *frame);
 extern void frame_close(StringInfo frame);
 extern void frame_begin(StringInfo frame, const char *source);
 extern void frame_add_text(StringInfo frame, const char *key, const text *value);

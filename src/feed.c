@@ -61,6 +61,7 @@
 #include "commands/async.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
+#include "executor/tuptable.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -78,6 +79,7 @@
 #include "utils/tuplestore.h"
 
 #include "announce.h"
+#include "announcer.h"
 #include "durable_sink.h"
 #include "feed.h"
 #include "state_access.h"
@@ -131,6 +133,9 @@ static int	appended_capacity = 0;
 /* This transaction sent live frames (NOTIFY): its commit frame follows them. */
 static bool announced = false;
 
+/* The first position this transaction took (0: none), for the announcer. */
+static int64 first_position = 0;
+
 static StatePlan insert_feed_plan = {
 	.sql = "INSERT INTO durable_sink.feed (position, event_id) "
 		"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))",
@@ -147,10 +152,42 @@ static StatePlan insert_feed_plan = {
 	"WHERE f.position OPERATOR(pg_catalog.>) $1 AND f.position OPERATOR(pg_catalog.<=) $2 "
 
 /*
- * read_all: the feed's events after a position up to another, in position
- * order.  A generic plan is fine: ORDER BY position LIMIT makes the range
- * scan of the feed's primary key the only sensible plan, whatever the
- * statistics said when it was made.
+ * read_all reads a batch in two range scans (read_batch_by_range): the
+ * feed rows of the batch, then the events whose event_ids span the
+ * batch's, matched up in memory.  Positions follow commit order and
+ * event_ids insert order, which agree but for transactions that committed
+ * in a different order than they inserted: the span is usually the batch
+ * itself, and one range scan of events costs a fraction of a primary-key
+ * probe per event.  When the span is much wider than the batch (an old
+ * transaction's events committed late), the batch is read with a join
+ * instead (read_all_plan).
+ */
+#define READ_RANGE_MAX_SPAN(rows) (4 * (rows) + 64)
+
+static StatePlan feed_batch_plan = {
+	.sql = "SELECT f.position, f.event_id FROM durable_sink.feed f "
+		"WHERE f.position OPERATOR(pg_catalog.>) $1 AND f.position OPERATOR(pg_catalog.<=) $2 "
+		"ORDER BY f.position LIMIT $3",
+	.nargs = 3,
+	.argtypes = {INT8OID, INT8OID, INT8OID}
+};
+
+static StatePlan event_range_plan = {
+	.sql = "SELECT e.event_id, e.fidelity, e.event_kind, e.scopes, e.thread_id, "
+		"       e.run_id, e.payload, e.causation_id, e.correlation_id, e.origin, "
+		"       e.visibility, e.schema_version, e.thread_seq, e.run_seq, e.created_at "
+		"FROM durable_sink.events e "
+		"WHERE e.event_id OPERATOR(pg_catalog.>=) $1 AND e.event_id OPERATOR(pg_catalog.<=) $2 "
+		"ORDER BY e.event_id",
+	.nargs = 2,
+	.argtypes = {INT8OID, INT8OID}
+};
+
+/*
+ * The same batch with a join: the feed's events after a position up to
+ * another, in position order.  A generic plan is fine: ORDER BY position
+ * LIMIT makes the range scan of the feed's primary key the only sensible
+ * plan, whatever the statistics said when it was made.
  */
 static StatePlan read_all_plan = {
 	.sql = READ_FEED_COLUMNS "ORDER BY f.position LIMIT $3",
@@ -348,22 +385,23 @@ feed_horizon(void)
 }
 
 /*
- * A transaction that announces its events live (emit, the capture triggers
- * with announce on) also announces the feed positions they got, in a frame
- * that NOTIFY delivers at commit with the others: a consumer can wake up
- * and read_all from there.  Called in the pre-commit callback, before
- * PostgreSQL queues the transaction's notifications.  Positions of one
- * transaction follow append order but need not be contiguous.
+ * The feed frame (contract §17): positions first..last became readable;
+ * count: how many events they are (-1: not counted, the announcer's
+ * coalesced frames, which may span holes).  Sent by a transaction that
+ * announced its events by NOTIFY, in its pre-commit callback (delivered
+ * with its other frames at commit), and by the announcer.  Positions of
+ * one transaction follow append order but need not be contiguous.
  */
-static void
-announce_positions(int64 first, int64 last, int count)
+void
+announce_feed_frame(int64 first, int64 last, int count)
 {
 	StringInfoData frame;
 
 	frame_begin(&frame, "feed");
 	frame_add_int64(&frame, "first_position", first);
 	frame_add_int64(&frame, "last_position", last);
-	frame_add_int64(&frame, "events", count);
+	if (count >= 0)
+		frame_add_int64(&frame, "events", count);
 	frame_close(&frame);
 	Async_Notify(ANNOUNCE_CHANNEL, frame.data);
 }
@@ -427,9 +465,9 @@ assign_positions(void)
 	state_exec(&insert_feed_plan, args, NULL);
 	state_access_end(&access);
 	PopActiveSnapshot();
+	first_position = DatumGetInt64(positions[0]);
 	if (announced)
-		announce_positions(DatumGetInt64(positions[0]),
-						   DatumGetInt64(positions[nappended - 1]), nappended);
+		announce_feed_frame(first_position, DatumGetInt64(positions[nappended - 1]), nappended);
 	nappended = 0;
 }
 
@@ -440,6 +478,7 @@ forget_appended(void)
 	nappended = 0;
 	appended_capacity = 0;
 	announced = false;
+	first_position = 0;
 }
 
 /* announce.c: this transaction sent a live frame. */
@@ -459,14 +498,19 @@ feed_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 			assign_positions();
 			break;
 		case XACT_EVENT_COMMIT:
+			/* the commit is visible now: the announcer can see it */
+			unregister_transaction(false);
+			announcer_wake(first_position);
+			forget_appended();
+			break;
 		case XACT_EVENT_ABORT:
-			/* the commit is visible now (or never will be) */
 			unregister_transaction(false);
 			forget_appended();
 			break;
 		case XACT_EVENT_PREPARE:
 			/* the slot stays until COMMIT/ROLLBACK PREPARED ends the xid */
 			unregister_transaction(true);
+			announcer_wake(first_position);
 			forget_appended();
 			break;
 		default:
@@ -566,6 +610,190 @@ nullable_arg(FunctionCallInfo fcinfo, int argno)
 	return PG_ARGISNULL(argno) ? (Datum) 0 : PG_GETARG_DATUM(argno);
 }
 
+/* One feed row of a batch, and what became of its event. */
+typedef struct BatchEntry
+{
+	int64		position;
+	int64		event_id;
+	MinimalTuple event;			/* arrived before its turn: kept until then */
+	bool		done;			/* sent to the result, or known not stored */
+} BatchEntry;
+
+/*
+ * Receives the events of the batch's event_id span, in event_id order, and
+ * sends the batch's to the result in position order: an event whose turn
+ * it is goes straight to the result, one that arrives early is kept until
+ * its turn.  In the usual case (positions in event_id order) nothing is
+ * kept.
+ */
+typedef struct BatchReceiver
+{
+	DestReceiver pub;
+	BatchEntry *batch;			/* in position order */
+	BatchEntry **by_id;			/* the same, in event_id order */
+	uint64		nrows;
+	uint64		next_id;		/* by_id cursor */
+	uint64		next_out;		/* batch cursor: the next to send */
+	Tuplestorestate *result;
+	TupleDesc	result_desc;
+	Datum	   *values;			/* result row: position, then the event */
+	bool	   *nulls;
+	TupleTableSlot *kept_slot;	/* to deform kept events */
+} BatchReceiver;
+
+static void
+batch_send(BatchReceiver *receiver, BatchEntry *entry, TupleTableSlot *slot)
+{
+	int			natts = receiver->result_desc->natts;
+
+	slot_getallattrs(slot);
+	receiver->values[0] = Int64GetDatum(entry->position);
+	receiver->nulls[0] = false;
+	memcpy(receiver->values + 1, slot->tts_values, sizeof(Datum) * (natts - 1));
+	memcpy(receiver->nulls + 1, slot->tts_isnull, sizeof(bool) * (natts - 1));
+	tuplestore_putvalues(receiver->result, receiver->result_desc, receiver->values, receiver->nulls);
+	entry->done = true;
+}
+
+/* Send the kept events whose turn has come; skip the ones not stored. */
+static void
+batch_flush(BatchReceiver *receiver)
+{
+	while (receiver->next_out < receiver->nrows)
+	{
+		BatchEntry *entry = &receiver->batch[receiver->next_out];
+
+		if (entry->event != NULL)
+		{
+			ExecStoreMinimalTuple(entry->event, receiver->kept_slot, true);
+			batch_send(receiver, entry, receiver->kept_slot);
+			ExecClearTuple(receiver->kept_slot);
+			entry->event = NULL;
+		}
+		else if (!entry->done)
+			break;
+		receiver->next_out++;
+	}
+}
+
+static bool
+batch_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	BatchReceiver *receiver = (BatchReceiver *) self;
+	bool		isnull;
+	int64		event_id = DatumGetInt64(slot_getattr(slot, 1, &isnull));
+	BatchEntry *entry;
+
+	/* batch events with a lower event_id did not arrive: not stored (any more) */
+	while (receiver->next_id < receiver->nrows &&
+		   receiver->by_id[receiver->next_id]->event_id < event_id)
+		receiver->by_id[receiver->next_id++]->done = true;
+	if (receiver->next_id == receiver->nrows ||
+		receiver->by_id[receiver->next_id]->event_id != event_id)
+	{
+		batch_flush(receiver);
+		return true;			/* in the span, not in the batch */
+	}
+	entry = receiver->by_id[receiver->next_id++];
+	batch_flush(receiver);
+	if (entry == &receiver->batch[receiver->next_out])
+	{
+		batch_send(receiver, entry, slot);
+		receiver->next_out++;
+		batch_flush(receiver);
+	}
+	else
+		entry->event = ExecCopySlotMinimalTuple(slot);	/* lives until the statement ends */
+	return true;
+}
+
+static void
+batch_startup(DestReceiver *self, int operation pg_attribute_unused(), TupleDesc typeinfo)
+{
+	BatchReceiver *receiver = (BatchReceiver *) self;
+
+	receiver->kept_slot = MakeSingleTupleTableSlot(typeinfo, &TTSOpsMinimalTuple);
+}
+
+static void
+batch_shutdown(DestReceiver *self)
+{
+	BatchReceiver *receiver = (BatchReceiver *) self;
+
+	while (receiver->next_id < receiver->nrows)
+		receiver->by_id[receiver->next_id++]->done = true;
+	batch_flush(receiver);
+	ExecDropSingleTupleTableSlot(receiver->kept_slot);
+}
+
+static void
+batch_destroy(DestReceiver *self pg_attribute_unused())
+{
+}
+
+static int
+batch_entry_by_event_id(const void *a, const void *b)
+{
+	int64		x = (*(BatchEntry *const *) a)->event_id;
+	int64		y = (*(BatchEntry *const *) b)->event_id;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * read_all's batch (see READ_RANGE_MAX_SPAN above), into the SRF's result.
+ * Both statements read with snapshot, so they agree.
+ */
+static void
+read_batch_by_range(ReturnSetInfo *rsinfo, Datum *args, Snapshot snapshot)
+{
+	BatchReceiver receiver;
+	Datum		range[2];
+	uint64		nrows;
+	uint64		i;
+	bool		isnull;
+
+	nrows = state_exec_to(&feed_batch_plan, args, NULL, snapshot, NULL);
+	if (nrows == 0)
+		return;
+	memset(&receiver, 0, sizeof(receiver));
+	receiver.batch = palloc(sizeof(BatchEntry) * nrows);
+	receiver.by_id = palloc(sizeof(BatchEntry *) * nrows);
+	receiver.nrows = nrows;
+	for (i = 0; i < nrows; i++)
+	{
+		BatchEntry *entry = &receiver.batch[i];
+
+		entry->position = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		entry->event_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		entry->event = NULL;
+		entry->done = false;
+		receiver.by_id[i] = entry;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	qsort(receiver.by_id, nrows, sizeof(BatchEntry *), batch_entry_by_event_id);
+	if ((uint64) (receiver.by_id[nrows - 1]->event_id - receiver.by_id[0]->event_id) >=
+		READ_RANGE_MAX_SPAN(nrows))
+	{
+		state_exec_into(&read_all_plan, args, NULL, snapshot, rsinfo->setResult,
+						rsinfo->econtext->ecxt_per_query_memory);
+		return;
+	}
+
+	receiver.pub.receiveSlot = batch_receive;
+	receiver.pub.rStartup = batch_startup;
+	receiver.pub.rShutdown = batch_shutdown;
+	receiver.pub.rDestroy = batch_destroy;
+	receiver.pub.mydest = DestNone;
+	receiver.result = rsinfo->setResult;
+	receiver.result_desc = rsinfo->setDesc;
+	receiver.values = palloc(sizeof(Datum) * rsinfo->setDesc->natts);
+	receiver.nulls = palloc(sizeof(bool) * rsinfo->setDesc->natts);
+	range[0] = Int64GetDatum(receiver.by_id[0]->event_id);
+	range[1] = Int64GetDatum(receiver.by_id[nrows - 1]->event_id);
+	state_exec_to(&event_range_plan, range, NULL, snapshot, &receiver.pub);
+}
+
 /*
  * Read the feed's events with position in (after, up_to], at most
  * max_rows, into the SRF's result, with a snapshot taken now.
@@ -600,9 +828,11 @@ read_feed(FunctionCallInfo fcinfo, int64 after, int64 up_to, int64 max_rows,
 
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	state_access_begin(&access);
-	state_exec_into(filtered ? &read_feed_plan : &read_all_plan, args,
-					filtered ? nulls : NULL, snapshot, rsinfo->setResult,
-					rsinfo->econtext->ecxt_per_query_memory);
+	if (filtered)
+		state_exec_into(&read_feed_plan, args, nulls, snapshot, rsinfo->setResult,
+						rsinfo->econtext->ecxt_per_query_memory);
+	else
+		read_batch_by_range(rsinfo, args, snapshot);
 	state_access_end(&access);
 	UnregisterSnapshot(snapshot);
 }

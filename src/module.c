@@ -8,6 +8,7 @@
 #include "utils/guc.h"
 
 #include "announce.h"
+#include "announcer.h"
 #include "feed.h"
 #include "state_access.h"
 
@@ -29,7 +30,18 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("durable_sink.announce_after_commit",
+							 "Send live frames from a background worker after commit.",
+							 "Takes effect with the library in shared_preload_libraries: writers "
+							 "then take no notify lock and can PREPARE TRANSACTION.  Off: frames "
+							 "are sent by NOTIFY in the writing transaction.",
+							 &announce_after_commit,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("durable_sink");
 	state_access_init();
 	feed_init();
+	announcer_init();
 }

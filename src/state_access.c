@@ -207,18 +207,16 @@ state_exec(StatePlan *plan, Datum *values, const char *nulls)
 }
 
 /*
- * Run a read-only plan with the given snapshot, putting its rows straight
- * into store (an SRF's result, whose columns they match): no copy in
- * SPI_tuptable on the way.  Returns the rows processed.
+ * Run a read-only plan with the given snapshot, sending its rows to dest,
+ * or, with dest NULL, into SPI_tuptable.  Returns the rows processed.
  */
 uint64
-state_exec_into(StatePlan *plan, Datum *values, const char *nulls, Snapshot snapshot,
-				Tuplestorestate *store, MemoryContext store_context)
+state_exec_to(StatePlan *plan, Datum *values, const char *nulls, Snapshot snapshot,
+			  DestReceiver *dest)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
 	SPIExecuteOptions options;
 	ParamListInfo params;
-	DestReceiver *dest;
 	int			rc;
 	int			i;
 
@@ -231,8 +229,6 @@ state_exec_into(StatePlan *plan, Datum *values, const char *nulls, Snapshot snap
 		params->params[i].pflags = PARAM_FLAG_CONST;
 		params->params[i].ptype = plan->argtypes[i];
 	}
-	dest = CreateDestReceiver(DestTuplestore);
-	SetTuplestoreDestReceiverParams(dest, store, store_context, false, NULL, NULL);
 	memset(&options, 0, sizeof(options));
 	options.params = params;
 	options.read_only = true;
@@ -241,12 +237,28 @@ state_exec_into(StatePlan *plan, Datum *values, const char *nulls, Snapshot snap
 	PushActiveSnapshot(snapshot);
 	rc = SPI_execute_plan_extended(plan->plan, &options);
 	PopActiveSnapshot();
-	dest->rDestroy(dest);
 	MemoryContextSwitchTo(caller_context);
 	if (rc < 0)
 		elog(ERROR, "durable_sink: state statement failed: %s",
 			 SPI_result_code_string(rc));
 	return SPI_processed;
+}
+
+/*
+ * The same, putting the rows straight into store (an SRF's result, whose
+ * columns they match): no copy in SPI_tuptable on the way.
+ */
+uint64
+state_exec_into(StatePlan *plan, Datum *values, const char *nulls, Snapshot snapshot,
+				Tuplestorestate *store, MemoryContext store_context)
+{
+	DestReceiver *dest = CreateDestReceiver(DestTuplestore);
+	uint64		processed;
+
+	SetTuplestoreDestReceiverParams(dest, store, store_context, false, NULL, NULL);
+	processed = state_exec_to(plan, values, nulls, snapshot, dest);
+	dest->rDestroy(dest);
+	return processed;
 }
 
 /* Column (1-based) of the first row the last state_exec returned. */

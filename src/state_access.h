@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "tcop/dest.h"
 #include "utils/snapshot.h"
 #include "utils/tuplestore.h"
 #include "utils/hsearch.h"
@@ -43,6 +44,8 @@ typedef struct StateAccess
 extern void state_access_begin(StateAccess *access);
 extern void state_access_end(StateAccess *access);
 extern uint64 state_exec(StatePlan *plan, Datum *values, const char *nulls);
+extern uint64 state_exec_to(StatePlan *plan, Datum *values, const char *nulls,
+							Snapshot snapshot, DestReceiver *dest);
 extern uint64 state_exec_into(StatePlan *plan, Datum *values, const char *nulls,
 							  Snapshot snapshot, Tuplestorestate *store,
 							  MemoryContext store_context);

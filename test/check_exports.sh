@@ -6,6 +6,9 @@
 # symbol.  The library may export exactly:
 #   - each function declared with PG_FUNCTION_INFO_V1 in src/*.c, and its
 #     pg_finfo_ record,
+#   - each background worker entry point (declared "PGDLLEXPORT void
+#     durable_sink_..._main(Datum" in src/*.c), which the postmaster looks
+#     up by name,
 #   - Pg_magic_func (PG_MODULE_MAGIC) and _PG_init.
 # Anything else exported, or any of these missing, is printed and the script
 # exits 1.  src/exports.map (the linker version script) is what keeps the
@@ -30,6 +33,7 @@ expected() {
             echo "$name"
             echo "pg_finfo_$name"
         done
+    sed -n 's/^PGDLLEXPORT void \(durable_sink_[A-Za-z0-9_]*_main\)(Datum.*/\1/p' "$root"/src/*.c
     echo Pg_magic_func
     echo _PG_init
 }

@@ -17,17 +17,23 @@
 #     (track_commit_timestamp); p50/p99; and how far the horizon trails the
 #     last position handed out (feed_status, sampled every 10 ms);
 #  3. read_all over the whole feed in batches of 1000 against a plain index
-#     scan of the same events in event_id order (BENCH_READ_EVENTS events).
+#     scan of the same events in event_id order (BENCH_READ_EVENTS events);
+#  4. commit rate of 8 clients emitting 1 event per transaction with live
+#     frames (announce => true): sent by the announcer after commit (the
+#     default with the library preloaded) against NOTIFY in the writing
+#     transaction (durable_sink.announce_after_commit = off), alternating,
+#     BENCH_ROUNDS rounds, best of each; with fsync on, as in production,
+#     and off.
 # Results: "result ..." lines on stdout; progress on stderr.
 # Environment: BENCH_SECONDS (15), BENCH_ROUNDS (2), BENCH_READ_EVENTS (200000),
-# BENCH_LATENCY_RATE (1000), BENCH_PARTS ("emit latency read").
+# BENCH_LATENCY_RATE (1000), BENCH_PARTS ("emit latency read announce").
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
 seconds=${BENCH_SECONDS:-15}
 rounds=${BENCH_ROUNDS:-2}
 read_events=${BENCH_READ_EVENTS:-200000}
 latency_rate=${BENCH_LATENCY_RATE:-1000}
-parts=" ${BENCH_PARTS:-emit latency read} "
+parts=" ${BENCH_PARTS:-emit latency read announce} "
 release=$(git -C "$DS_ROOT" rev-parse -q --verify 'v1.0^{commit}' || echo d19bc66)
 
 ensure_deps bench
@@ -45,11 +51,11 @@ trap 'stop_cluster; install_build cur; rm -rf "$work"' EXIT
 start_cluster
 conf=$DS_PGDIR/data/postgresql.conf
 echo "track_commit_timestamp = on" >>"$conf"
-restart_with() {   # restart_with <preload: yes|no>
+restart_with() {   # restart_with <preload: yes|no> [fsync: off|on]
     sed -i '/^shared_preload_libraries/d' "$conf"
     [ "$1" = yes ] && echo "shared_preload_libraries = 'durable_sink'" >>"$conf"
     as_pg_user "$PG_BIN/pg_ctl" -D "$DS_PGDIR/data" -w -m fast restart \
-        -o "-p $DS_PORT -k $DS_PGDIR -c listen_addresses='' -c fsync=off -c max_prepared_transactions=4" >/dev/null
+        -o "-p $DS_PORT -k $DS_PGDIR -c listen_addresses='' -c fsync=${2:-off} -c max_prepared_transactions=4" >/dev/null
 }
 
 cat >"$work/emit1.sql" <<'SQL'
@@ -64,11 +70,12 @@ SELECT count(*) FROM generate_series(1, 20) g,
                             'bench-' || :t, 'bench-r' || :t, announce => false) e;
 COMMIT;
 SQL
+# the commit time of each copied event is looked up afterwards: the poller
+# does nothing but copy
 cat >"$work/poller.sql" <<'SQL'
-INSERT INTO polled
-SELECT r.position, clock_timestamp(), pg_xact_commit_timestamp(f.xmin)
-FROM durable_sink.read_all((SELECT coalesce(max(position), 0) FROM polled), 1000) r
-JOIN durable_sink.feed f ON f.position = r.position;
+INSERT INTO polled (position, copied_at)
+SELECT r.position, clock_timestamp()
+FROM durable_sink.read_all((SELECT coalesce(max(position), 0) FROM polled), 1000) r;
 SQL
 
 fresh_db() {
@@ -83,8 +90,9 @@ emit_rate() {   # emit_rate <script> <events per transaction>
 }
 
 declare -A best
-[[ $parts == *" emit "* ]] || rounds=0
-for round in $(seq 1 "$rounds"); do
+emit_rounds=$rounds
+[[ $parts == *" emit "* ]] || emit_rounds=0
+for round in $(seq 1 "$emit_rounds"); do
     for version in v10 cur; do
         install_build "$version"
         restart_with $([ "$version" = cur ] && echo yes || echo no)
@@ -98,7 +106,7 @@ for round in $(seq 1 "$rounds"); do
     done
 done
 for batch in 1 20; do
-    [ "$rounds" -gt 0 ] || break
+    [ "$emit_rounds" -gt 0 ] || break
     awk -v b="$batch" -v n="${best[cur-$batch]}" -v o="${best[v10-$batch]}" 'BEGIN {
         printf "result emit_throughput events_per_tx=%d events_per_s=%d baseline_1.0_events_per_s=%d ratio=%.2f\n", b, n, o, n / o }'
 done
@@ -112,7 +120,7 @@ latency_run() {   # latency_run <label> [pgbench rate options]
     local label=$1
     shift
     fresh_db
-    psql -X -q -d bench -c "CREATE TABLE polled (position bigint PRIMARY KEY, copied_at timestamptz, committed_at timestamptz)" \
+    psql -X -q -d bench -c "CREATE TABLE polled (position bigint PRIMARY KEY, copied_at timestamptz)" \
                         -c "CREATE TABLE lag (positions bigint)"
     log "feed latency ($label): 8 writers (1 event per transaction) and a poller, ${seconds}s"
     "$PG_BIN/pgbench" -n -c 1 -T "$seconds" -f "$work/poller.sql" bench >/dev/null 2>&1 &
@@ -127,13 +135,41 @@ latency_run() {   # latency_run <label> [pgbench rate options]
              'p99_ms=' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1),
              'max_ms=' || round(max(ms)::numeric, 1),
              'horizon_trails_p99_positions=' || (SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY positions) FROM lag)
-      FROM (SELECT extract(epoch FROM copied_at - committed_at) * 1000 AS ms FROM polled) l"
+      FROM (SELECT extract(epoch FROM p.copied_at - pg_xact_commit_timestamp(f.xmin)) * 1000 AS ms
+            FROM polled p JOIN durable_sink.feed f USING (position)) l"
 }
 if [[ $parts == *" latency "* ]]; then
     install_build cur
     restart_with yes
     latency_run unthrottled
     latency_run "${latency_rate}tps" --rate "$latency_rate"
+fi
+
+# -------------------------------------------------------- announce
+cat >"$work/announce1.sql" <<'SQL'
+\set t random(1, 64)
+SELECT count(*) FROM durable_sink.emit('{"event_type":"error","message":"m"}', 'bench-' || :t, 'bench-r' || :t);
+SQL
+if [[ $parts == *" announce "* ]]; then
+    install_build cur
+    for fsync in on off; do
+        restart_with yes "$fsync"
+        declare -A best_tps=()
+        for round in $(seq 1 "$rounds"); do
+            for after_commit in off on; do
+                log "round $round: commit rate, fsync $fsync, announce_after_commit $after_commit"
+                fresh_db
+                tps=$(PGOPTIONS="-c durable_sink.announce_after_commit=$after_commit" \
+                      "$PG_BIN/pgbench" -n -c 8 -j 2 -T "$seconds" -f "$work/announce1.sql" bench 2>/dev/null |
+                      awk '/^tps/ { printf "%.0f", $3; exit }')
+                if [ -z "${best_tps[$after_commit]:-}" ] || [ "$tps" -gt "${best_tps[$after_commit]}" ]; then
+                    best_tps[$after_commit]=$tps
+                fi
+            done
+        done
+        awk -v f="$fsync" -v a="${best_tps[on]}" -v b="${best_tps[off]}" 'BEGIN {
+            printf "result announce_commit_rate clients=8 events_per_tx=1 fsync=%s announcer_tps=%d baseline_notify_in_transaction_tps=%d ratio=%.2f\n", f, a, b, a / b }'
+    done
 fi
 
 # ------------------------------------------------------------- read_all

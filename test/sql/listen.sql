@@ -1,8 +1,19 @@
 -- Live forwarding: NOTIFY on channel durable_sink, delivered at commit.
+-- These cases send frames in the writing transaction (announce_after_commit
+-- off), so they arrive with the command that commits; the announcer, which
+-- sends them after commit, is tested in test/t/007_announcer.pl.  They run
+-- in a database of their own with that setting, where no announcer sends
+-- feed frames for other suites' events.
 -- psql prints the sender's PID; the notifications are written to a file
 -- in pg_regress's results directory and shown with the PID masked.
 \pset null '(null)'
 \getenv abs_builddir PG_ABS_BUILDDIR
+SELECT current_database() AS regress_db \gset
+CREATE DATABASE regress_ds_listen;
+ALTER DATABASE regress_ds_listen SET lc_messages = 'C';
+ALTER DATABASE regress_ds_listen SET durable_sink.announce_after_commit = off;
+\c regress_ds_listen
+CREATE EXTENSION durable_sink;
 LISTEN durable_sink;
 
 -- emit announces every event, observed ones in compacted mode included,
@@ -93,3 +104,6 @@ INSERT INTO raw_l VALUES ('ta', 'ra', '{"event_type":"error","message":"m2"}'),
 \o
 \! sed -E 's/"(first|last)_position":[0-9]+/"\1_position":N/g; s/PID [0-9]+/PID N/' "$PG_ABS_BUILDDIR"/results/listen_5.txt
 UNLISTEN *;
+
+\c :regress_db
+DROP DATABASE regress_ds_listen;

@@ -124,12 +124,17 @@ UNLISTEN durable_sink;
 RESET ROLE;
 
 -- A frame too large for NOTIFY (announce_events is superuser-only: set
--- here, before SET ROLE) goes to live_frames; the reader fetches it.
+-- here, before SET ROLE) goes to live_frames; the reader fetches it.  Sent
+-- in the writing transaction (announce_after_commit off), so it is stored
+-- when emit returns; the announcer stores it the same way after commit
+-- (test/t/007_announcer.pl).
 SET durable_sink.announce_events = on;
+SET durable_sink.announce_after_commit = off;
 SET ROLE regress_app_writer;
 SELECT count(*) FROM durable_sink.emit(jsonb_build_object('event_type', 'text_delta', 'delta', repeat('x', 9000)), 't1', 'r1');
 RESET ROLE;
 RESET durable_sink.announce_events;
+RESET durable_sink.announce_after_commit;
 SET ROLE regress_app_reader;
 SELECT f->>'source' AS source, f->>'thread_id' AS thread_id, length(f->'event'->>'delta') AS delta_length
 FROM durable_sink.live_frame(1) f;

@@ -80,8 +80,10 @@ WHERE thread_id LIKE 'srf-%' GROUP BY thread_id;
 
 -- The live frame lists exactly the rows emit returned, in either style.
 -- With the event bodies in frames, a large event makes a frame that is kept
--- in durable_sink.live_frames, where it can be compared.
+-- in durable_sink.live_frames, where it can be compared (in this
+-- transaction: frames sent in the writing transaction, not by the announcer).
 SET LOCAL durable_sink.announce_events = on;
+SET LOCAL durable_sink.announce_after_commit = off;
 CREATE TEMP TABLE srf_big_event AS
 SELECT jsonb_set(:'two'::jsonb, '{result,data}', to_jsonb(repeat('x', 9000))) AS ev;
 CREATE TEMP TABLE srf_big AS

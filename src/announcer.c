@@ -1,0 +1,509 @@
+/*
+ * announcer.c
+ *     Contract §17: with the library in shared_preload_libraries, live
+ *     frames are sent after commit by a background worker, not by NOTIFY in
+ *     the writing transaction.
+ *
+ * Why: NOTIFY in the writing transaction takes a cluster-wide lock at
+ * commit (every notifying commit in the cluster waits for the one before)
+ * and makes PREPARE TRANSACTION fail.  Here a writer keeps its frames in
+ * memory (dropping those of aborted subtransactions), writes them as one
+ * row into the unlogged table durable_sink.outbox just before it commits
+ * or prepares, and once its commit is visible wakes the announcer of its
+ * database.  The announcer — one background worker per database, started
+ * on demand — takes the rows out of the outbox and NOTIFYs their frames in
+ * its own transaction, followed by one coalesced feed frame for everything
+ * that became readable since its last one (§19).  Frames of a transaction
+ * that rolls back are never sent: its outbox row never becomes visible.
+ * Frames of a prepared transaction are sent when COMMIT PREPARED makes its
+ * row visible: the announcer keeps polling while its database has prepared
+ * transactions.
+ *
+ * An announcer with nothing to do for ANNOUNCER_IDLE_EXIT_MS exits, so it
+ * never holds up DROP DATABASE (which waits up to 5 s for other sessions);
+ * the next committing writer starts a new one.
+ *
+ * Without the library preloaded, or with durable_sink.announce_after_commit
+ * off, frames are sent by NOTIFY in the writing transaction, as in 1.0.
+ *
+ * Locking rules: AnnouncerShared->lock protects the database entries.
+ * Writers take it exclusively once per committing transaction that has
+ * something to announce, the announcer to look at and clear its entry.
+ * Nothing else is locked while it is held; latches are set after release.
+ */
+#include "postgres.h"
+
+#include "access/twophase.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/wait_event.h"
+
+#include "announce.h"
+#include "announcer.h"
+#include "feed.h"
+#include "state_access.h"
+
+PGDLLEXPORT void durable_sink_announcer_main(Datum main_arg);
+
+/* GUC durable_sink.announce_after_commit */
+bool		announce_after_commit = true;
+
+/* Databases with an announcer at a time (each one is a background worker). */
+#define ANNOUNCER_MAX_DATABASES 64
+/* How often an announcer looks without being woken, and when it gives up. */
+#define ANNOUNCER_POLL_MS 50
+#define ANNOUNCER_IDLE_EXIT_MS 1000
+
+typedef struct AnnouncerDatabase
+{
+	Oid			dboid;			/* InvalidOid: unused */
+	bool		running;		/* a worker serves it, or is being started */
+	bool		pending;		/* something to announce since it last looked */
+	Latch	   *latch;			/* the worker's, once it runs */
+	int64		announced_position; /* feed frames sent up to here; -1: none yet */
+} AnnouncerDatabase;
+
+typedef struct AnnouncerShared
+{
+	LWLock	   *lock;
+	AnnouncerDatabase databases[ANNOUNCER_MAX_DATABASES];
+} AnnouncerShared;
+
+static AnnouncerShared *announcer_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* This transaction's frames, in sending order (TopTransactionContext). */
+typedef struct QueuedFrame
+{
+	char	   *frame;
+	SubTransactionId subxid;
+} QueuedFrame;
+
+static QueuedFrame *queued = NULL;
+static int	nqueued = 0;
+static int	queued_capacity = 0;
+/* This transaction wrote an outbox row: wake the announcer at commit. */
+static bool outbox_written = false;
+
+static StatePlan queue_frames_plan = {
+	.sql = "INSERT INTO durable_sink.outbox (frames) VALUES ($1)",
+	.nargs = 1,
+	.argtypes = {TEXTARRAYOID}
+};
+
+static StatePlan prepared_plan = {
+	.sql = "SELECT EXISTS (SELECT FROM pg_catalog.pg_prepared_xacts p "
+		"WHERE p.database OPERATOR(pg_catalog.=) pg_catalog.current_database())",
+	.nargs = 0
+};
+
+static StatePlan take_frames_plan = {
+	.sql = "WITH taken AS (DELETE FROM durable_sink.outbox RETURNING batch_id, frames) "
+		"SELECT frames FROM taken ORDER BY batch_id",
+	.nargs = 0
+};
+
+/* ------------------------------------------------------- shared memory */
+
+static void
+announcer_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(sizeof(AnnouncerShared));
+	RequestNamedLWLockTranche("durable_sink announcer", 1);
+}
+
+static void
+announcer_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	announcer_shared = ShmemInitStruct("durable_sink announcer", sizeof(AnnouncerShared), &found);
+	if (!found)
+	{
+		memset(announcer_shared, 0, sizeof(AnnouncerShared));
+		announcer_shared->lock = &(GetNamedLWLockTranche("durable_sink announcer"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* The entry of a database (lock held), claiming one if create; or NULL. */
+static AnnouncerDatabase *
+database_entry(Oid dboid, bool create)
+{
+	AnnouncerDatabase *reusable = NULL;
+	int			i;
+
+	for (i = 0; i < ANNOUNCER_MAX_DATABASES; i++)
+	{
+		AnnouncerDatabase *entry = &announcer_shared->databases[i];
+
+		if (entry->dboid == dboid)
+			return entry;
+		if (reusable == NULL && !entry->running)
+			reusable = entry;
+	}
+	if (!create || reusable == NULL)
+		return NULL;
+	memset(reusable, 0, sizeof(AnnouncerDatabase));
+	reusable->dboid = dboid;
+	reusable->announced_position = -1;
+	return reusable;
+}
+
+/* ------------------------------------------------------------- writers */
+
+/*
+ * Whether this transaction's frames go through the announcer: the library
+ * is preloaded, the setting is on, and the installed objects have the
+ * outbox (a 1.0 installation not yet updated has none).
+ */
+bool
+announcer_takes_frames(void)
+{
+	return announcer_shared != NULL && announce_after_commit &&
+		!IsBackgroundWorker && extension_relation_exists("outbox");
+}
+
+/* Keep a frame until the transaction commits (announce.c). */
+void
+announcer_queue_frame(const char *frame)
+{
+	if (nqueued == queued_capacity)
+	{
+		queued_capacity = Max(16, queued_capacity * 2);
+		queued = queued ?
+			repalloc(queued, sizeof(QueuedFrame) * queued_capacity) :
+			MemoryContextAlloc(TopTransactionContext, sizeof(QueuedFrame) * queued_capacity);
+	}
+	queued[nqueued].frame = MemoryContextStrdup(TopTransactionContext, frame);
+	queued[nqueued].subxid = GetCurrentSubTransactionId();
+	nqueued++;
+}
+
+/* Just before commit or prepare: the frames become one outbox row. */
+static void
+write_outbox(void)
+{
+	Datum	   *frames;
+	Datum		args[1];
+	StateAccess access;
+	int			i;
+
+	if (nqueued == 0)
+		return;
+	frames = palloc(sizeof(Datum) * nqueued);
+	for (i = 0; i < nqueued; i++)
+		frames[i] = CStringGetTextDatum(queued[i].frame);
+	args[0] = PointerGetDatum(construct_array(frames, nqueued, TEXTOID, -1, false, TYPALIGN_INT));
+	PushActiveSnapshot(GetTransactionSnapshot());
+	state_access_begin(&access);
+	state_exec(&queue_frames_plan, args, NULL);
+	state_access_end(&access);
+	PopActiveSnapshot();
+	nqueued = 0;
+	outbox_written = true;
+}
+
+static bool
+start_announcer(Oid dboid)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "durable_sink");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "durable_sink_announcer_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "durable_sink announcer for database %u", dboid);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "durable_sink announcer");
+	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	worker.bgw_notify_pid = 0;
+	return RegisterDynamicBackgroundWorker(&worker, &handle);
+}
+
+/*
+ * The transaction's commit is visible, or it is prepared (called by feed.c
+ * after it released the transaction's feed registration, so the announcer
+ * sees the new horizon): wake the database's announcer, or start one, if
+ * the transaction wrote frames or took feed positions (first_position > 0).
+ * A prepared transaction's announcer polls until it is resolved.  Runs in
+ * the commit callback: must not fail.
+ */
+void
+announcer_wake(int64 first_position)
+{
+	AnnouncerDatabase *entry;
+	Latch	   *latch = NULL;
+	bool		start = false;
+
+	if (announcer_shared == NULL || !announce_after_commit ||
+		(!outbox_written && first_position <= 0))
+	{
+		announcer_forget_transaction();
+		return;
+	}
+	announcer_forget_transaction();
+	LWLockAcquire(announcer_shared->lock, LW_EXCLUSIVE);
+	entry = database_entry(MyDatabaseId, true);
+	if (entry != NULL)
+	{
+		entry->pending = true;
+		if (first_position > 0 && entry->announced_position < 0)
+			entry->announced_position = first_position - 1;
+		latch = entry->latch;
+		if (!entry->running)
+			start = entry->running = true;
+	}
+	LWLockRelease(announcer_shared->lock);
+	if (latch != NULL)
+		SetLatch(latch);
+	if (start && !start_announcer(MyDatabaseId))
+	{
+		/* no worker slot: the outbox keeps the frames for the next try */
+		LWLockAcquire(announcer_shared->lock, LW_EXCLUSIVE);
+		entry->running = false;
+		LWLockRelease(announcer_shared->lock);
+		ereport(LOG,
+				(errmsg("durable_sink: could not start the announcer of database %u", MyDatabaseId),
+				 errhint("Raise max_worker_processes.")));
+	}
+}
+
+void
+announcer_forget_transaction(void)
+{
+	queued = NULL;
+	nqueued = 0;
+	queued_capacity = 0;
+	outbox_written = false;
+}
+
+static void
+announcer_xact_callback(XactEvent event, void *arg pg_attribute_unused())
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			write_outbox();
+			break;
+		case XACT_EVENT_ABORT:
+			/* COMMIT, PREPARE: feed.c calls announcer_wake */
+			announcer_forget_transaction();
+			break;
+		default:
+			break;
+	}
+}
+
+/* Frames of an aborted subtransaction are never sent. */
+static void
+announcer_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						   SubTransactionId parentSubid, void *arg pg_attribute_unused())
+{
+	int			i;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		while (nqueued > 0 && queued[nqueued - 1].subxid >= mySubid)
+			nqueued--;
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (i = 0; i < nqueued; i++)
+			if (queued[i].subxid >= mySubid)
+				queued[i].subxid = parentSubid;
+	}
+}
+
+void
+announcer_init(void)
+{
+	if (process_shared_preload_libraries_in_progress)
+	{
+		prev_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = announcer_shmem_request;
+		prev_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = announcer_shmem_startup;
+	}
+	RegisterXactCallback(announcer_xact_callback, NULL);
+	RegisterSubXactCallback(announcer_subxact_callback, NULL);
+}
+
+/* ------------------------------------------------------------ the worker */
+
+static AnnouncerDatabase *my_entry = NULL;
+
+/* On any exit, error included: the next writer starts a new announcer. */
+static void
+announcer_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
+{
+	if (my_entry == NULL)
+		return;
+	LWLockAcquire(announcer_shared->lock, LW_EXCLUSIVE);
+	my_entry->running = false;
+	my_entry->latch = NULL;
+	LWLockRelease(announcer_shared->lock);
+	my_entry = NULL;
+}
+
+/* What a pass found. */
+typedef enum PassResult
+{
+	PASS_UNINSTALLED,			/* no extension (or only its 1.0 objects): exit */
+	PASS_DONE,
+	PASS_PREPARED				/* prepared transactions exist: keep polling */
+} PassResult;
+
+/*
+ * One pass in one transaction: send the committed outbox rows' frames, then
+ * a feed frame for the positions that became readable since the last one.
+ */
+static PassResult
+announce_pass(void)
+{
+	StateAccess access;
+	int64		horizon;
+	int64		announced;
+	bool		installed;
+	bool		prepared = false;
+	uint64		r;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	installed = OidIsValid(get_extension_oid("durable_sink", true)) &&
+		extension_relation_exists("outbox");
+	if (installed)
+	{
+		horizon = feed_horizon();
+		state_access_begin(&access);
+		state_exec(&take_frames_plan, NULL, NULL);
+		for (r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			ArrayType  *frames = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[r],
+																  SPI_tuptable->tupdesc, 1, &isnull));
+			Datum	   *elems;
+			int			nelems;
+			int			i;
+
+			deconstruct_array(frames, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &nelems);
+			for (i = 0; i < nelems; i++)
+				announce_send(TextDatumGetCString(elems[i]));
+		}
+		if (max_prepared_xacts > 0)
+		{
+			bool		isnull;
+
+			state_exec(&prepared_plan, NULL, NULL);
+			prepared = DatumGetBool(state_result_value(1, &isnull));
+		}
+		state_access_end(&access);
+
+		LWLockAcquire(announcer_shared->lock, LW_SHARED);
+		announced = my_entry->announced_position;
+		LWLockRelease(announcer_shared->lock);
+		if (announced >= 0 && horizon > announced)
+			announce_feed_frame(announced + 1, horizon, -1);
+		if (announced < 0 || horizon > announced)
+		{
+			LWLockAcquire(announcer_shared->lock, LW_EXCLUSIVE);
+			my_entry->announced_position = horizon;
+			LWLockRelease(announcer_shared->lock);
+		}
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(true);
+	if (!installed)
+		return PASS_UNINSTALLED;
+	return prepared ? PASS_PREPARED : PASS_DONE;
+}
+
+/*
+ * durable_sink_announcer_main: the announcer of one database
+ * (bgw_main_arg: its OID), started by announcer_wake.
+ */
+void
+durable_sink_announcer_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+	int			idle_ms = 0;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("durable_sink announcer");
+
+	LWLockAcquire(announcer_shared->lock, LW_EXCLUSIVE);
+	my_entry = database_entry(dboid, false);
+	if (my_entry != NULL)
+		my_entry->latch = MyLatch;
+	LWLockRelease(announcer_shared->lock);
+	if (my_entry == NULL)
+		proc_exit(0);
+	before_shmem_exit(announcer_detach, (Datum) 0);
+
+	for (;;)
+	{
+		bool		woken;
+		PassResult	found;
+		int			rc;
+
+		LWLockAcquire(announcer_shared->lock, LW_EXCLUSIVE);
+		woken = my_entry->pending;
+		my_entry->pending = false;
+		LWLockRelease(announcer_shared->lock);
+
+		found = announce_pass();
+		if (found == PASS_UNINSTALLED)
+			proc_exit(0);
+		/* frames of prepared transactions arrive with COMMIT PREPARED: poll */
+		if (woken || found == PASS_PREPARED)
+			idle_ms = 0;
+
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   ANNOUNCER_POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (!(rc & WL_TIMEOUT))
+			continue;
+		idle_ms += ANNOUNCER_POLL_MS;
+		if (idle_ms < ANNOUNCER_IDLE_EXIT_MS)
+			continue;
+		LWLockAcquire(announcer_shared->lock, LW_EXCLUSIVE);
+		if (!my_entry->pending)
+		{
+			my_entry->running = false;
+			my_entry->latch = NULL;
+			my_entry = NULL;
+			LWLockRelease(announcer_shared->lock);
+			proc_exit(0);
+		}
+		LWLockRelease(announcer_shared->lock);
+	}
+}
