@@ -57,6 +57,7 @@
 #include "announcer.h"
 #include "feed.h"
 #include "state_access.h"
+#include "xact_list.h"
 
 PGDLLEXPORT void durable_sink_announcer_main(Datum main_arg);
 
@@ -88,16 +89,15 @@ static AnnouncerShared *announcer_shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/* This transaction's frames, in sending order (TopTransactionContext). */
+/* This transaction's frames, in sending order. */
 typedef struct QueuedFrame
 {
-	char	   *frame;
-	SubTransactionId subxid;
+	XactListItem item;			/* the subtransaction that sent it */
+	char	   *frame;			/* in TopTransactionContext */
 } QueuedFrame;
 
-static QueuedFrame *queued = NULL;
-static int	nqueued = 0;
-static int	queued_capacity = 0;
+static XactList queued = XACT_LIST_INIT(QueuedFrame);
+
 /* This transaction wrote an outbox row: wake the announcer at commit. */
 static bool outbox_written = false;
 
@@ -189,16 +189,9 @@ announcer_takes_frames(void)
 void
 announcer_queue_frame(const char *frame)
 {
-	if (nqueued == queued_capacity)
-	{
-		queued_capacity = Max(16, queued_capacity * 2);
-		queued = queued ?
-			repalloc(queued, sizeof(QueuedFrame) * queued_capacity) :
-			MemoryContextAlloc(TopTransactionContext, sizeof(QueuedFrame) * queued_capacity);
-	}
-	queued[nqueued].frame = MemoryContextStrdup(TopTransactionContext, frame);
-	queued[nqueued].subxid = GetCurrentSubTransactionId();
-	nqueued++;
+	QueuedFrame *queued_frame = xact_list_append(&queued);
+
+	queued_frame->frame = MemoryContextStrdup(TopTransactionContext, frame);
 }
 
 /* Just before commit or prepare: the frames become one outbox row. */
@@ -210,18 +203,18 @@ write_outbox(void)
 	StateAccess access;
 	int			i;
 
-	if (nqueued == 0)
+	if (queued.count == 0)
 		return;
-	frames = palloc(sizeof(Datum) * nqueued);
-	for (i = 0; i < nqueued; i++)
-		frames[i] = CStringGetTextDatum(queued[i].frame);
-	args[0] = PointerGetDatum(construct_array(frames, nqueued, TEXTOID, -1, false, TYPALIGN_INT));
+	frames = palloc(sizeof(Datum) * queued.count);
+	for (i = 0; i < queued.count; i++)
+		frames[i] = CStringGetTextDatum(((QueuedFrame *) xact_list_item(&queued, i))->frame);
+	args[0] = PointerGetDatum(construct_array(frames, queued.count, TEXTOID, -1, false, TYPALIGN_INT));
 	PushActiveSnapshot(GetTransactionSnapshot());
 	state_access_begin(&access);
 	state_exec(&queue_frames_plan, args, NULL);
 	state_access_end(&access);
 	PopActiveSnapshot();
-	nqueued = 0;
+	xact_list_reset(&queued);
 	outbox_written = true;
 }
 
@@ -295,9 +288,7 @@ announcer_wake(int64 first_position)
 void
 announcer_forget_transaction(void)
 {
-	queued = NULL;
-	nqueued = 0;
-	queued_capacity = 0;
+	xact_list_reset(&queued);
 	outbox_written = false;
 }
 
@@ -324,19 +315,7 @@ static void
 announcer_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						   SubTransactionId parentSubid, void *arg pg_attribute_unused())
 {
-	int			i;
-
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-	{
-		while (nqueued > 0 && queued[nqueued - 1].subxid >= mySubid)
-			nqueued--;
-	}
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-	{
-		for (i = 0; i < nqueued; i++)
-			if (queued[i].subxid >= mySubid)
-				queued[i].subxid = parentSubid;
-	}
+	xact_list_subxact(&queued, event, mySubid, parentSubid);
 }
 
 void

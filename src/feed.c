@@ -83,6 +83,7 @@
 #include "durable_sink.h"
 #include "feed.h"
 #include "state_access.h"
+#include "xact_list.h"
 
 PG_FUNCTION_INFO_V1(durable_sink_read_all);
 PG_FUNCTION_INFO_V1(durable_sink_feed_events);
@@ -121,14 +122,15 @@ static FeedSlot *my_slot = NULL;
 /* Events this transaction appended, in append order. */
 typedef struct AppendedEvent
 {
+	XactListItem item;			/* the subtransaction that appended it */
 	int64		event_id;
-	SubTransactionId subxid;	/* the subtransaction that appended it */
 	Oid			feed_seq;		/* the extension it was appended to (its feed sequence) */
 } AppendedEvent;
 
-static AppendedEvent *appended = NULL;	/* in TopTransactionContext */
-static int	nappended = 0;
-static int	appended_capacity = 0;
+static XactList appended_list = XACT_LIST_INIT(AppendedEvent);
+
+#define appended ((AppendedEvent *) appended_list.items)
+#define nappended (appended_list.count)
 
 /* This transaction sent live frames (NOTIFY): its commit frame follows them. */
 static bool announced = false;
@@ -474,9 +476,7 @@ assign_positions(void)
 static void
 forget_appended(void)
 {
-	appended = NULL;
-	nappended = 0;
-	appended_capacity = 0;
+	xact_list_reset(&appended_list);
 	announced = false;
 	first_position = 0;
 }
@@ -523,20 +523,7 @@ static void
 feed_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					  SubTransactionId parentSubid, void *arg pg_attribute_unused())
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-	{
-		while (nappended > 0 && appended[nappended - 1].subxid >= mySubid)
-			nappended--;
-	}
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-	{
-		int			i;
-
-		/* they now belong to the parent (which may still abort) */
-		for (i = 0; i < nappended; i++)
-			if (appended[i].subxid >= mySubid)
-				appended[i].subxid = parentSubid;
-	}
+	xact_list_subxact(&appended_list, event, mySubid, parentSubid);
 }
 
 /*
@@ -548,17 +535,10 @@ feed_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 void
 feed_note_appended(int64 event_id, Oid feed_seq)
 {
-	if (nappended == appended_capacity)
-	{
-		appended_capacity = Max(16, appended_capacity * 2);
-		appended = appended ?
-			repalloc(appended, sizeof(AppendedEvent) * appended_capacity) :
-			MemoryContextAlloc(TopTransactionContext, sizeof(AppendedEvent) * appended_capacity);
-	}
-	appended[nappended].event_id = event_id;
-	appended[nappended].subxid = GetCurrentSubTransactionId();
-	appended[nappended].feed_seq = feed_seq;
-	nappended++;
+	AppendedEvent *event = xact_list_append(&appended_list);
+
+	event->event_id = event_id;
+	event->feed_seq = feed_seq;
 }
 
 /*
