@@ -416,6 +416,173 @@ REVOKE EXECUTE ON FUNCTION
 FROM PUBLIC;
 
 -- ------------------------------------------------------------------------
+-- Comments on the objects 1.0 created without one, so that \dx+, \dT+,
+-- \df+ and \dt+ explain every object of the extension.
+-- ------------------------------------------------------------------------
+COMMENT ON TYPE durable_sink.fidelity_class IS
+    'How much an event matters (contract §4): observed_runtime_event (streaming deltas, transient), committed_runtime_event, domain_event, control_event.';
+COMMENT ON TYPE durable_sink.visibility IS
+    'Who may see an event (contract §4): public, internal, audit, sensitive.';
+COMMENT ON TYPE durable_sink.durability IS
+    'What the sink keeps (contract §10): disabled (nothing), compacted (everything but observed_runtime_event; the default), full_fidelity (everything).';
+COMMENT ON TYPE durable_sink.canonical_event_draft IS
+    'A canonical event before it is stored (contract §4; column order is binding): fidelity, event_kind, scopes (jsonb array of {"scope_type":"thread","thread_id":...} / {"scope_type":"run","run_id":...}), thread_id, run_id, payload, causation_id, correlation_id, origin, visibility, schema_version.';
+COMMENT ON FUNCTION durable_sink.should_persist(durable_sink.durability, durable_sink.fidelity_class) IS
+    'Whether durability mode keeps a draft of this fidelity (contract §10). STRICT: NULL in, NULL out.';
+COMMENT ON FUNCTION durable_sink.normalize(jsonb, text, text, text, text, boolean) IS
+    'The canonical draft of one agent event (contract §5), or NULL when the event is deliberately not represented; updates run state only (§6). Arguments: event (jsonb object with event_type), thread_id, run_id, origin (default server), correlation_id (may be NULL), resumed (the run resumes: a run_start is no new RunStarted). Errors: 22004 NULL event/thread_id/run_id/origin/resumed; 22023 invalid context or event, naming the member (§9).';
+COMMENT ON FUNCTION durable_sink.normalize_many(jsonb, text, text, text, text, boolean) IS
+    'Every canonical draft of one agent event, in order (contract §5-§8): the mapped draft, the ToolPermissionRequested companion, the context-compaction facts; updates run and compaction state. Arguments and errors as normalize.';
+COMMENT ON FUNCTION durable_sink.validate_draft(durable_sink.canonical_event_draft) IS
+    'Returns the draft if it is a valid canonical event draft (contract §4), else raises 22004 (a required member is NULL) or 22023 (invalid canonical event draft: member ...).';
+COMMENT ON FUNCTION durable_sink.append(durable_sink.canonical_event_draft, text, text, bigint, bigint) IS
+    'Append one validated draft to the event store in the caller''s transaction (contract §13) and return the stored row with its gapless per-scope seqs. writer_id + idempotency_key: a retry returns the stored row instead of appending again; expected_thread_seq / expected_run_seq: append only if the scope''s latest seq is that (compare-and-append). Errors: 22004/22023 invalid draft, 23505 idempotency key reused with another draft, 40001 expected seq mismatch.';
+COMMENT ON FUNCTION durable_sink.emit(jsonb, text, text, text, durable_sink.durability, text, boolean, boolean) IS
+    'The sink for one agent event (contract §14): normalize_many, append what mode keeps, return the appended rows, announce live (§17) unless announce is false. A rejected event (22004/22023) raises a WARNING, is recorded in capture_failures and returns no rows; NULL mode or announce is an ERROR (22004).';
+COMMENT ON FUNCTION durable_sink.capture() IS
+    'Row trigger (AFTER INSERT ... FOR EACH ROW) that captures each raw event row into the store (contract §15). Trigger arguments: event column, thread_id column, run_id column, origin, durability mode, [correlation_id column], [announce true/false]. Rejected rows go to capture_failures; the insert succeeds.';
+COMMENT ON FUNCTION durable_sink.capture_statement() IS
+    'Statement trigger (AFTER INSERT ... REFERENCING NEW TABLE AS ... FOR EACH STATEMENT) that captures all inserted raw event rows at once (contract §15); arguments as capture(). Rejected rows go to capture_failures; the statement succeeds.';
+COMMENT ON FUNCTION durable_sink.read(text, text, bigint, integer) IS
+    'The events of one scope (scope_type thread or run, scope_id) with seq > after_seq, in seq order, at most max_rows (contract §12). Errors: 22004 NULL argument, 22023 unknown scope_type or negative after_seq/max_rows.';
+COMMENT ON FUNCTION durable_sink.live_frame(bigint) IS
+    'A live frame too long for a NOTIFY payload, announced as {"frame_id":N} (contract §17); NULL if unknown or pruned.';
+COMMENT ON FUNCTION durable_sink.prune_live_frames(interval) IS
+    'Delete stored live frames older than older_than (default 1 day); returns how many (contract §17). Runs with the caller''s privileges (DELETE on durable_sink.live_frames).';
+COMMENT ON TABLE durable_sink.idempotency_keys IS
+    'Idempotent appends (contract §13): the digest of (writer_id, idempotency_key), the draft''s digest and the event it stored.';
+COMMENT ON TABLE durable_sink.capture_failures IS
+    'Events the sink rejected (contract §16): when, from which source (emit, capture, capture_statement) and table, the context, the event as given, and the SQLSTATE and message of the rejection.';
+COMMENT ON TABLE durable_sink.live_frames IS
+    'Live frames too long for a NOTIFY payload, announced by reference as {"frame_id":N} (contract §17).';
+COMMENT ON SEQUENCE durable_sink.event_id_seq IS
+    'event_id of durable_sink.events (insert order; the feed''s positions are commit order).';
+
+-- ------------------------------------------------------------------------
+-- Privileges by role kind, and a reset for test suites (README "Privileges").
+-- ------------------------------------------------------------------------
+
+-- The one list of what each kind of role needs.  grant_privileges and
+-- revoke_privileges apply it; the README shows it.
+CREATE FUNCTION durable_sink.role_privileges(kind text)
+RETURNS TABLE (privilege text)
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT p.privilege FROM (VALUES
+        ('writer', 1, 'USAGE ON SCHEMA durable_sink'),
+        ('writer', 2, 'EXECUTE ON FUNCTION durable_sink.emit(jsonb, text, text, text, durable_sink.durability, text, boolean, boolean)'),
+        ('writer', 3, 'EXECUTE ON FUNCTION durable_sink.append(durable_sink.canonical_event_draft, text, text, bigint, bigint)'),
+        ('writer', 4, 'EXECUTE ON FUNCTION durable_sink.read(text, text, bigint, integer)'),
+        ('writer', 5, 'EXECUTE ON FUNCTION durable_sink.normalize(jsonb, text, text, text, text, boolean)'),
+        ('writer', 6, 'EXECUTE ON FUNCTION durable_sink.normalize_many(jsonb, text, text, text, text, boolean)'),
+        ('writer', 7, 'EXECUTE ON FUNCTION durable_sink.capture()'),
+        ('writer', 8, 'EXECUTE ON FUNCTION durable_sink.capture_statement()'),
+        ('writer', 9, 'EXECUTE ON FUNCTION durable_sink.capture_table(regclass, text, text, text, text, durable_sink.durability, text, boolean)'),
+        ('writer', 10, 'EXECUTE ON FUNCTION durable_sink.uncapture_table(regclass)'),
+        ('reader', 1, 'USAGE ON SCHEMA durable_sink'),
+        ('reader', 2, 'EXECUTE ON FUNCTION durable_sink.read(text, text, bigint, integer)'),
+        ('reader', 3, 'EXECUTE ON FUNCTION durable_sink.live_frame(bigint)'),
+        ('reader', 4, 'EXECUTE ON FUNCTION durable_sink.read_all(bigint, integer)'),
+        ('reader', 5, 'EXECUTE ON FUNCTION durable_sink.feed_horizon()'),
+        ('reader', 6, 'EXECUTE ON FUNCTION durable_sink.feed_status()'),
+        ('consumer', 1, 'USAGE ON SCHEMA durable_sink'),
+        ('consumer', 2, 'EXECUTE ON FUNCTION durable_sink.read_all(bigint, integer)'),
+        ('consumer', 3, 'EXECUTE ON FUNCTION durable_sink.feed_horizon()'),
+        ('consumer', 4, 'EXECUTE ON FUNCTION durable_sink.feed_events(bigint, bigint, bigint, text[], text[], text[], text)'),
+        ('consumer', 5, 'EXECUTE ON FUNCTION durable_sink.feed_backlog(bigint, text[], text[], text[], text)'),
+        ('consumer', 6, 'EXECUTE ON FUNCTION durable_sink.create_subscription(text, text[], durable_sink.fidelity_class[], durable_sink.visibility[], text, bigint)'),
+        ('consumer', 7, 'EXECUTE ON FUNCTION durable_sink.drop_subscription(text)'),
+        ('consumer', 8, 'EXECUTE ON FUNCTION durable_sink.poll(text, integer)'),
+        ('consumer', 9, 'EXECUTE ON FUNCTION durable_sink.ack(text, bigint)'),
+        ('consumer', 10, 'SELECT, INSERT, UPDATE, DELETE ON durable_sink.subscriptions'),
+        ('consumer', 11, 'SELECT ON durable_sink.subscription_lag'),
+        ('admin', 1, 'USAGE ON SCHEMA durable_sink'),
+        ('admin', 2, 'SELECT ON ALL TABLES IN SCHEMA durable_sink'),
+        ('admin', 3, 'DELETE ON durable_sink.capture_failures, durable_sink.live_frames'),
+        ('admin', 4, 'EXECUTE ON FUNCTION durable_sink.prune_live_frames(interval)'),
+        ('admin', 5, 'EXECUTE ON FUNCTION durable_sink.feed_status()'),
+        ('admin', 6, 'EXECUTE ON FUNCTION durable_sink.reset()')
+    ) AS p(kind, n, privilege)
+    WHERE p.kind OPERATOR(pg_catalog.=) role_privileges.kind
+    ORDER BY p.n;
+END;
+COMMENT ON FUNCTION durable_sink.role_privileges(text) IS
+    'The privileges a kind of role needs (README "Privileges"): writer (emit, append, read, normalize, capture triggers), reader (read, live_frame, read_all), consumer (read_all and subscriptions of its own), admin (inspect everything, prune, reset). One GRANT clause per row, in order; no rows for an unknown kind.';
+
+-- Grant or revoke a kind's privileges (role_privileges) to or from a role:
+-- usually a NOLOGIN group role that applications are then made members of.
+CREATE FUNCTION durable_sink.grant_privileges(grantee regrole, kind text)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    clause text;
+    granted integer := 0;
+BEGIN
+    FOR clause IN SELECT p.privilege FROM durable_sink.role_privileges(kind) p LOOP
+        EXECUTE pg_catalog.format('GRANT %s TO %s', clause, grantee);
+        granted := granted OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    IF granted OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use writer, reader, consumer or admin.';
+    END IF;
+    RETURN granted;
+END
+$$;
+COMMENT ON FUNCTION durable_sink.grant_privileges(regrole, text) IS
+    'GRANT a role (e.g. a NOLOGIN group role) what a kind of role needs: writer, reader, consumer or admin (role_privileges lists it). Returns the number of GRANT statements run. Runs with the caller''s rights: the extension''s owner or a superuser. Errors: 22023 unknown kind.';
+
+CREATE FUNCTION durable_sink.revoke_privileges(grantee regrole, kind text)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    clause text;
+    revoked integer := 0;
+BEGIN
+    FOR clause IN SELECT p.privilege FROM durable_sink.role_privileges(kind) p LOOP
+        EXECUTE pg_catalog.format('REVOKE %s FROM %s', clause, grantee);
+        revoked := revoked OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    IF revoked OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use writer, reader, consumer or admin.';
+    END IF;
+    RETURN revoked;
+END
+$$;
+COMMENT ON FUNCTION durable_sink.revoke_privileges(regrole, text) IS
+    'REVOKE from a role what grant_privileges granted for a kind (writer, reader, consumer, admin). Returns the number of REVOKE statements run. Errors: 22023 unknown kind.';
+
+-- Start the store and the state over, for an application's own test suite.
+CREATE FUNCTION durable_sink.reset()
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    TRUNCATE durable_sink.events, durable_sink.scopes, durable_sink.idempotency_keys,
+             durable_sink.run_state, durable_sink.compaction_state,
+             durable_sink.compaction_fingerprints, durable_sink.capture_failures,
+             durable_sink.live_frames, durable_sink.outbox, durable_sink.subscriptions
+        RESTART IDENTITY;
+END
+$$;
+COMMENT ON FUNCTION durable_sink.reset() IS
+    'Empty the event store, the feed, the run and compaction state, capture failures, stored live frames and subscriptions, and restart event_ids and scope numbers at 1 (feed positions continue: a position is never handed out twice). For test suites: call it first so a suite starts clean. Admin only (not granted to PUBLIC); takes ACCESS EXCLUSIVE locks on those tables until the transaction ends.';
+
+REVOKE EXECUTE ON FUNCTION durable_sink.role_privileges(text),
+    durable_sink.grant_privileges(regrole, text), durable_sink.revoke_privileges(regrole, text),
+    durable_sink.reset()
+FROM PUBLIC;
+
+-- ------------------------------------------------------------------------
 -- The feed (contract §19): every stored event gets a position when its
 -- transaction commits; read_all hands out only positions that are final.
 -- ------------------------------------------------------------------------

@@ -69,6 +69,13 @@ bool		announce_after_commit = true;
 /* How often an announcer looks without being woken, and when it gives up. */
 #define ANNOUNCER_POLL_MS 50
 #define ANNOUNCER_IDLE_EXIT_MS 1000
+/*
+ * At most one pass per this many ms: under a load of small transactions
+ * every commit wakes the announcer, and a pass (a transaction of its own)
+ * per commit would cost as much as the commits.  Frames wait that much
+ * longer, and are coalesced.
+ */
+#define ANNOUNCER_MIN_INTERVAL_MS 10
 
 typedef struct AnnouncerDatabase
 {
@@ -86,6 +93,9 @@ typedef struct AnnouncerShared
 } AnnouncerShared;
 
 static AnnouncerShared *announcer_shared = NULL;
+
+/* This backend's database entry, once looked up (check its dboid). */
+static AnnouncerDatabase *my_database_entry = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -259,8 +269,23 @@ announcer_wake(int64 first_position)
 		return;
 	}
 	announcer_forget_transaction();
+
+	/*
+	 * Fast path, without the lock: the announcer runs and has a wake-up it
+	 * has not taken yet.  It clears pending before it takes the snapshot of
+	 * its next pass, so that pass sees this commit.  (A stale read delays
+	 * the frames by one poll interval at most.)
+	 */
+	entry = my_database_entry;
+	if (entry != NULL && entry->dboid == MyDatabaseId)
+	{
+		pg_read_barrier();
+		if (entry->running && entry->pending && entry->announced_position >= 0)
+			return;
+	}
+
 	LWLockAcquire(announcer_shared->lock, LW_EXCLUSIVE);
-	entry = database_entry(MyDatabaseId, true);
+	entry = my_database_entry = database_entry(MyDatabaseId, true);
 	if (entry != NULL)
 	{
 		entry->pending = true;
@@ -461,6 +486,9 @@ durable_sink_announcer_main(Datum main_arg)
 		found = announce_pass();
 		if (found == PASS_UNINSTALLED)
 			proc_exit(0);
+		(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 ANNOUNCER_MIN_INTERVAL_MS, PG_WAIT_EXTENSION);
+		CHECK_FOR_INTERRUPTS();
 		/* frames of prepared transactions arrive with COMMIT PREPARED: poll */
 		if (woken || found == PASS_PREPARED)
 			idle_ms = 0;

@@ -19,7 +19,7 @@ CREATE ROLE regress_app_inserter;
 
 -- The first sql block of README.md's "Privileges" section, verbatim.
 \getenv abs_builddir PG_ABS_BUILDDIR
-\! awk '/^## Privileges/ { s = 1 } s && /^```$/ && b { exit } s && b { print } s && /^```sql$/ { b = 1 }' "$PG_ABS_SRCDIR"/../README.md | sed -E 's/\<app_(writer|reader|owner|admin)\>/regress_app_\1/g' > "$PG_ABS_BUILDDIR"/results/roles_grants.sql
+\! awk '/^## Privileges/ { s = 1 } s && /^```$/ && b { exit } s && b { print } s && /^```sql$/ { b = 1 }' "$PG_ABS_SRCDIR"/../README.md | sed -E 's/\<app_(writer|reader|owner|admin)\>/regress_app_\1/g; s/\<durable_sink_(writer|reader|consumer|admin)\>/regress_ds_\1/g' > "$PG_ABS_BUILDDIR"/results/roles_grants.sql
 \i :abs_builddir/results/roles_grants.sql
 
 -- The application's own business: the owner's raw table lives in public.
@@ -162,10 +162,54 @@ SET ROLE regress_app_inserter;
 SELECT count(*) FROM durable_sink.read('thread', 't1');
 RESET ROLE;
 
+-- The group roles' lists, and taking a kind back.
+SELECT kind, count(*) AS privileges
+FROM unnest(ARRAY['writer', 'reader', 'consumer', 'admin']) kind,
+     LATERAL durable_sink.role_privileges(kind)
+GROUP BY kind ORDER BY kind;
+SELECT privilege FROM durable_sink.role_privileges('consumer');
+SELECT count(*) FROM durable_sink.role_privileges('nobody');
+SELECT durable_sink.grant_privileges('regress_app_inserter', 'nobody');
+SELECT durable_sink.revoke_privileges('regress_ds_reader', 'reader');
+SET ROLE regress_app_reader;
+SELECT count(*) FROM durable_sink.read('thread', 't1');
+RESET ROLE;
+SELECT durable_sink.grant_privileges('regress_ds_reader', 'reader');
+SET ROLE regress_app_reader;
+SELECT count(*) FROM durable_sink.read('thread', 't1');
+-- only the extension's owner (or a superuser) hands out privileges
+SELECT durable_sink.grant_privileges('regress_app_inserter', 'admin');
+RESET ROLE;
+
+-- reset() starts the store and the state over: admin only.
+SET ROLE regress_app_writer;
+SELECT durable_sink.reset();
+RESET ROLE;
+SELECT (SELECT count(*) FROM durable_sink.events) > 0 AS has_events,
+       (SELECT count(*) FROM durable_sink.run_state) > 0 AS has_runs;
+SELECT last_value AS last_position_before_reset FROM durable_sink.feed_position_seq \gset
+SET ROLE regress_app_admin;
+SELECT durable_sink.reset();
+RESET ROLE;
+SELECT (SELECT count(*) FROM durable_sink.events) AS events,
+       (SELECT count(*) FROM durable_sink.scopes) AS scopes,
+       (SELECT count(*) FROM durable_sink.run_state) AS runs,
+       (SELECT count(*) FROM durable_sink.compaction_state) AS compactions,
+       (SELECT count(*) FROM durable_sink.capture_failures) AS failures,
+       (SELECT count(*) FROM durable_sink.subscriptions) AS subscriptions,
+       (SELECT count(*) FROM durable_sink.feed) AS feed_rows;
+-- event_ids start at 1 again, positions continue, and a run starts afresh
+SET ROLE regress_app_writer;
+SELECT event_id, event_kind, thread_seq FROM durable_sink.emit('{"event_type":"run_start","thread_id":"t1","run_id":"r1"}', 't1', 'r1');
+RESET ROLE;
+SELECT position > :last_position_before_reset AS position_continues FROM durable_sink.feed;
+
 DROP TABLE raw_events;
 DROP OWNED BY regress_app_writer, regress_app_reader, regress_app_owner, regress_app_admin,
-              regress_app_inserter;
+              regress_app_inserter, regress_ds_writer, regress_ds_reader, regress_ds_consumer,
+              regress_ds_admin;
 DROP ROLE regress_app_writer, regress_app_reader, regress_app_owner, regress_app_admin,
-          regress_app_inserter;
+          regress_app_inserter, regress_ds_writer, regress_ds_reader, regress_ds_consumer,
+          regress_ds_admin;
 \c :regress_db
 DROP DATABASE regress_ds_roles;
