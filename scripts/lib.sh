@@ -5,7 +5,12 @@ set -euo pipefail
 
 DS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+# DS_PG_BIN: the bin directory of another copy of the PostgreSQL tree (e.g.
+# a copy of /usr/lib/postgresql/15, /usr/share/postgresql/15 and
+# /usr/include/postgresql under one root, which PostgreSQL finds relative to
+# its binaries): builds install there, servers run from there.  For machines
+# where several people install builds at once.
+PG_BIN=${DS_PG_BIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
 DS_PORT=${DS_PORT:-54329}
 
 log() { printf '==> %s\n' "$*" >&2; }
