@@ -498,6 +498,15 @@ AS 'MODULE_PATHNAME', 'durable_sink_feed_transactions';
 COMMENT ON FUNCTION durable_sink.feed_transactions() IS
     'The appending transactions of the current database registered in the feed now, i.e. committing, or prepared and not resolved (contract §19, §23): each holds the horizon below first_position until it is over. registered_at: when it registered, just before its commit or prepare. No rows when the library is not in shared_preload_libraries (lock mode: see durable_sink.feed_latency).';
 
+CREATE FUNCTION durable_sink.feed_progress(OUT mode text, OUT horizon bigint,
+                                           OUT last_position bigint,
+                                           OUT committing_transactions integer)
+RETURNS record
+LANGUAGE c VOLATILE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'durable_sink_feed_progress';
+COMMENT ON FUNCTION durable_sink.feed_progress() IS
+    'durable_sink.feed_status() for monitoring, which never waits (contract §23): in lock mode, while an appending commit or a prepared transaction that appended holds the feed''s lock, horizon is NULL (unknown) and committing_transactions 1, where feed_status() would wait for that lock.';
+
 CREATE VIEW durable_sink.events_per_day AS
 SELECT CAST(e.created_at AS pg_catalog.date) AS day, e.event_kind, e.fidelity,
        pg_catalog.count(*) AS events
@@ -552,17 +561,16 @@ SELECT s.name, s.owner::pg_catalog.regrole AS owner, s.checkpoint, s.handed_up_t
        s.created_at, s.acked_at,
        pg_catalog.now() OPERATOR(pg_catalog.-) COALESCE(s.acked_at, s.created_at) AS since_ack
 FROM durable_sink.subscriptions s
-CROSS JOIN (SELECT durable_sink.feed_horizon() AS horizon) h
+CROSS JOIN durable_sink.feed_progress() h
 CROSS JOIN LATERAL durable_sink.feed_backlog(s.checkpoint, s.event_kinds, s.fidelities::pg_catalog.text[],
                                              s.visibilities::pg_catalog.text[], s.thread_id) b;
 COMMENT ON VIEW durable_sink.all_subscription_lag IS
-    'Every subscription, whoever owns it (durable_sink.subscription_lag shows only the caller''s), and how far behind it is (contract §20, §23): positions_behind the feed horizon (cheap; counts events its filters skip too), events_behind and oldest_unacked_age (the events after its checkpoint that match its filters: counting them reads them), since_ack (since its last ack, or its creation).';
+    'Every subscription, whoever owns it (durable_sink.subscription_lag shows only the caller''s), and how far behind it is (contract §20, §23): positions_behind the feed horizon (cheap; counts events its filters skip too; NULL while the horizon is unknown, see feed_progress()), events_behind and oldest_unacked_age (the events after its checkpoint that match its filters: counting them reads them), since_ack (since its last ack, or its creation).';
 
 CREATE VIEW durable_sink.feed_latency AS
 SELECT st.mode, st.horizon, st.last_position,
        st.last_position OPERATOR(pg_catalog.-) st.horizon AS positions_pending,
-       CASE WHEN st.mode OPERATOR(pg_catalog.=) 'shared_memory' THEN st.committing_transactions
-            ELSE COALESCE(l.committing, 0) END AS committing_transactions,
+       st.committing_transactions,
        COALESCE(t.xid, l.xid) AS holding_xid,
        COALESCE(t.prepared, l.prepared) AS holding_prepared,
        pg_catalog.now() OPERATOR(pg_catalog.-) COALESCE(t.since, l.since) AS holding_age,
@@ -571,7 +579,7 @@ SELECT st.mode, st.horizon, st.last_position,
        CASE WHEN pg_catalog.current_setting('track_commit_timestamp')::pg_catalog.bool
             THEN pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.pg_xact_commit_timestamp(r.xmin)
        END AS newest_readable_commit_age
-FROM durable_sink.feed_status() st
+FROM durable_sink.feed_progress() st
 -- shared-memory mode: the registered transaction with the lowest position holds the horizon
 LEFT JOIN LATERAL (
     SELECT ft.xid, ft.prepared, ft.registered_at AS since
@@ -579,15 +587,18 @@ LEFT JOIN LATERAL (
     ORDER BY ft.first_position LIMIT 1) t ON st.mode OPERATOR(pg_catalog.=) 'shared_memory'
 -- lock mode: the holder of the feed's advisory lock (src/feed.c, feed_lock_tag)
 LEFT JOIN LATERAL (
-    SELECT COALESCE(a.backend_xid, p.transaction) AS xid,
+    SELECT x.transactionid AS xid,
            lk.pid IS NULL AS prepared,
-           COALESCE(a.xact_start, p.prepared) AS since,
-           1 AS committing
+           COALESCE(a.xact_start, p.prepared) AS since
     FROM pg_catalog.pg_locks lk
+    -- the holder's own transaction id lock: same virtual transaction
+    LEFT JOIN pg_catalog.pg_locks x
+           ON x.locktype OPERATOR(pg_catalog.=) 'transactionid'
+          AND x.virtualtransaction OPERATOR(pg_catalog.=) lk.virtualtransaction
+          AND x.mode OPERATOR(pg_catalog.=) 'ExclusiveLock'
     LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) lk.pid
     LEFT JOIN pg_catalog.pg_prepared_xacts p
-           ON lk.pid IS NULL
-          AND lk.virtualtransaction OPERATOR(pg_catalog.=) ('-1/' OPERATOR(pg_catalog.||) p.transaction::pg_catalog.text)
+           ON lk.pid IS NULL AND p.transaction OPERATOR(pg_catalog.=) x.transactionid
     WHERE lk.locktype OPERATOR(pg_catalog.=) 'advisory' AND lk.granted
       AND lk.mode OPERATOR(pg_catalog.=) 'ExclusiveLock'
       AND lk.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
@@ -604,7 +615,7 @@ LEFT JOIN LATERAL (
     WHERE f.position OPERATOR(pg_catalog.<=) st.horizon
     ORDER BY f.position DESC LIMIT 1) r ON true;
 COMMENT ON VIEW durable_sink.feed_latency IS
-    'How far the feed trails its writers (contract §19, §23), one row: mode; horizon and last_position (feed_status()); positions_pending = last_position - horizon (handed out, not yet readable); committing_transactions; the transaction holding the horizon back: holding_xid, holding_prepared, holding_age (since it registered, just before its commit; in lock mode since its transaction started, and NULL without the rights to see other roles'' sessions); the newest readable event: newest_readable_position, newest_readable_age (since its writing transaction started, created_at) and, with track_commit_timestamp on, newest_readable_commit_age (since it committed; NULL otherwise). Cheap: a few index probes.';
+    'How far the feed trails its writers (contract §19, §23), one row: mode; horizon and last_position (feed_progress(): never waits; in lock mode the horizon is NULL while a transaction holds the feed''s lock); positions_pending = last_position - horizon (handed out, not yet readable); committing_transactions; the transaction holding the horizon back: holding_xid, holding_prepared, holding_age (since it registered, just before its commit; in lock mode since its transaction started, and NULL without the rights to see other roles'' sessions); the newest readable event: newest_readable_position, newest_readable_age (since its writing transaction started, created_at) and, with track_commit_timestamp on, newest_readable_commit_age (since it committed; NULL otherwise). Cheap: a few index probes.';
 
 CREATE VIEW durable_sink.relation_sizes AS
 SELECT c.oid::pg_catalog.regclass AS relation, 'table'::pg_catalog.text AS kind,
@@ -640,5 +651,5 @@ REVOKE ALL ON durable_sink.stats, durable_sink.events_per_day, durable_sink.capt
               durable_sink.largest_scopes, durable_sink.all_subscription_lag,
               durable_sink.feed_latency, durable_sink.relation_sizes FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION durable_sink.stats(), durable_sink.stats_reset(),
-                           durable_sink.feed_transactions()
+                           durable_sink.feed_transactions(), durable_sink.feed_progress()
 FROM PUBLIC;

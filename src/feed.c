@@ -91,6 +91,7 @@ PG_FUNCTION_INFO_V1(durable_sink_feed_events);
 PG_FUNCTION_INFO_V1(durable_sink_feed_horizon);
 PG_FUNCTION_INFO_V1(durable_sink_feed_status);
 PG_FUNCTION_INFO_V1(durable_sink_feed_transactions);
+PG_FUNCTION_INFO_V1(durable_sink_feed_progress);
 PG_FUNCTION_INFO_V1(durable_sink_feed_truncated);
 
 /* One registered transaction: the lowest position it can get. */
@@ -899,6 +900,25 @@ durable_sink_feed_horizon(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(feed_horizon());
 }
 
+/* Appending transactions of this database in progress with a slot (0 in the lock mode). */
+static int
+committing_transactions(void)
+{
+	int			committing = 0;
+	int			i;
+
+	if (feed_shared == NULL)
+		return 0;
+	LWLockAcquire(feed_shared->lock, LW_SHARED);
+	for (i = 0; i < feed_shared->nslots; i++)
+		if (feed_shared->slots[i].dboid == MyDatabaseId &&
+			TransactionIdIsValid(feed_shared->slots[i].xid) &&
+			TransactionIdIsInProgress(feed_shared->slots[i].xid))
+			committing++;
+	LWLockRelease(feed_shared->lock);
+	return committing;
+}
+
 /*
  * durable_sink.feed_status() -> TABLE (mode text, horizon bigint,
  *     last_position bigint, committing_transactions integer)
@@ -912,25 +932,13 @@ durable_sink_feed_status(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
-	int			committing = 0;
-	int			i;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "durable_sink: feed_status must return a row");
 	values[0] = CStringGetTextDatum(feed_shared ? "shared_memory" : "lock");
 	values[1] = Int64GetDatum(feed_horizon());
 	values[2] = Int64GetDatum(last_position());
-	if (feed_shared != NULL)
-	{
-		LWLockAcquire(feed_shared->lock, LW_SHARED);
-		for (i = 0; i < feed_shared->nslots; i++)
-			if (feed_shared->slots[i].dboid == MyDatabaseId &&
-				TransactionIdIsValid(feed_shared->slots[i].xid) &&
-				TransactionIdIsInProgress(feed_shared->slots[i].xid))
-				committing++;
-		LWLockRelease(feed_shared->lock);
-	}
-	values[3] = Int32GetDatum(committing);
+	values[3] = Int32GetDatum(committing_transactions());
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
@@ -979,4 +987,46 @@ durable_sink_feed_transactions(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * durable_sink.feed_progress() -> TABLE (mode text, horizon bigint,
+ *     last_position bigint, committing_transactions integer)
+ *
+ * feed_status() for monitoring, which must never wait: in the lock mode,
+ * while an appending commit or a prepared transaction that appended holds
+ * the feed's lock, horizon is NULL (unknown) and committing_transactions 1,
+ * where feed_status() would wait for the lock.  Contract §23.
+ */
+Datum
+durable_sink_feed_progress(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	LOCKTAG		tag;
+	int			committing = committing_transactions();
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "durable_sink: feed_progress must return a row");
+	values[0] = CStringGetTextDatum(feed_shared ? "shared_memory" : "lock");
+	if (feed_shared != NULL)
+		values[1] = Int64GetDatum(feed_horizon());
+	else
+	{
+		feed_lock_tag(&tag);
+		if (LockAcquire(&tag, ShareLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+		{
+			nulls[1] = true;
+			committing = 1;
+		}
+		else
+		{
+			values[1] = Int64GetDatum(last_position());
+			LockRelease(&tag, ShareLock, true);
+		}
+	}
+	values[2] = Int64GetDatum(last_position());
+	values[3] = Int32GetDatum(committing);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

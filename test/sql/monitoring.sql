@@ -222,11 +222,11 @@ ORDER BY c.relname;
 SELECT p.proname, has_function_privilege('regress_ds_mon_reader', p.oid, 'EXECUTE') AS reader_can
 FROM pg_proc p
 WHERE p.oid IN ('durable_sink.stats()'::regprocedure, 'durable_sink.stats_reset()'::regprocedure,
-                'durable_sink.feed_transactions()'::regprocedure)
+                'durable_sink.feed_transactions()'::regprocedure, 'durable_sink.feed_progress()'::regprocedure)
 ORDER BY p.proname;
 GRANT SELECT ON ALL TABLES IN SCHEMA durable_sink TO regress_ds_mon_admin;
 GRANT EXECUTE ON FUNCTION durable_sink.stats(), durable_sink.stats_reset(),
-  durable_sink.feed_status(), durable_sink.feed_transactions(), durable_sink.feed_horizon(),
+  durable_sink.feed_progress(), durable_sink.feed_transactions(),
   durable_sink.feed_backlog(bigint, text[], text[], text[], text) TO regress_ds_mon_admin;
 SET ROLE regress_ds_mon_admin;
 SELECT count(*) AS entry_points FROM durable_sink.stats;
