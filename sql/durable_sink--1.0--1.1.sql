@@ -143,7 +143,12 @@ BEGIN ATOMIC
         ('admin', 3, 'DELETE ON durable_sink.capture_failures, durable_sink.live_frames'),
         ('admin', 4, 'EXECUTE ON FUNCTION durable_sink.prune_live_frames(interval)'),
         ('admin', 5, 'EXECUTE ON FUNCTION durable_sink.feed_status()'),
-        ('admin', 6, 'EXECUTE ON FUNCTION durable_sink.reset()')
+        ('admin', 6, 'EXECUTE ON FUNCTION durable_sink.reset()'),
+        ('admin', 7, 'EXECUTE ON FUNCTION durable_sink.stats()'),
+        ('admin', 8, 'EXECUTE ON FUNCTION durable_sink.stats_reset()'),
+        ('admin', 9, 'EXECUTE ON FUNCTION durable_sink.feed_progress()'),
+        ('admin', 10, 'EXECUTE ON FUNCTION durable_sink.feed_transactions()'),
+        ('admin', 11, 'EXECUTE ON FUNCTION durable_sink.feed_backlog(bigint, text[], text[], text[], text)')
     ) AS p(kind, n, privilege)
     WHERE p.kind OPERATOR(pg_catalog.=) role_privileges.kind
     ORDER BY p.n;
@@ -624,3 +629,199 @@ FROM durable_sink.events e;
 SELECT pg_catalog.setval('durable_sink.feed_position_seq',
                          pg_catalog.max(f.position))
 FROM durable_sink.feed f HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0;
+
+-- ------------------------------------------------------------------------
+-- Monitoring (contract §23): views an operator can read without knowing
+-- the internals, and, with the library preloaded, counters since server
+-- start per database and entry point.  Nothing here is granted to PUBLIC;
+-- README "Privileges" lists what the admin role needs.
+-- ------------------------------------------------------------------------
+
+CREATE FUNCTION durable_sink.stats(OUT entry_point text, OUT calls bigint,
+                                   OUT events_normalized bigint, OUT events_rejected bigint,
+                                   OUT events_appended bigint, OUT frames_announced bigint,
+                                   OUT stats_reset timestamptz)
+RETURNS SETOF record
+LANGUAGE c VOLATILE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'durable_sink_stats';
+COMMENT ON FUNCTION durable_sink.stats() IS
+    'Counters of the current database since stats_reset (its first use after server start, or the last stats_reset()), one row per entry point: normalize, normalize_many, emit, append, capture, capture_statement, announcer (contract §23). calls: calls (capture: rows; capture_statement: statements; announcer: passes that sent frames) that returned; events_normalized / events_rejected: events the normalizer accepted / rejected; events_appended: rows inserted into durable_sink.events; frames_announced: live frames sent or queued for the announcer (announcer: frames it NOTIFYed). Kept only with the library in shared_preload_libraries: otherwise no rows, and a NOTICE.';
+
+CREATE VIEW durable_sink.stats AS
+SELECT s.entry_point, s.calls, s.events_normalized, s.events_rejected, s.events_appended,
+       s.frames_announced, s.stats_reset
+FROM durable_sink.stats() s;
+COMMENT ON VIEW durable_sink.stats IS
+    'durable_sink.stats() as a view: the current database''s counters per entry point since stats_reset (contract §23). Empty unless the library is in shared_preload_libraries.';
+
+CREATE FUNCTION durable_sink.stats_reset()
+RETURNS timestamptz
+LANGUAGE c VOLATILE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'durable_sink_stats_reset';
+COMMENT ON FUNCTION durable_sink.stats_reset() IS
+    'Zero the current database''s counters (contract §23); returns the new stats_reset. Errors: 55000 when the library is not in shared_preload_libraries (nothing is counted).';
+
+CREATE FUNCTION durable_sink.feed_transactions(OUT xid xid, OUT first_position bigint,
+                                               OUT registered_at timestamptz,
+                                               OUT prepared boolean)
+RETURNS SETOF record
+LANGUAGE c VOLATILE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'durable_sink_feed_transactions';
+COMMENT ON FUNCTION durable_sink.feed_transactions() IS
+    'The appending transactions of the current database registered in the feed now, i.e. committing, or prepared and not resolved (contract §19, §23): each holds the horizon below first_position until it is over. registered_at: when it registered, just before its commit or prepare. No rows when the library is not in shared_preload_libraries (lock mode: see durable_sink.feed_latency).';
+
+CREATE FUNCTION durable_sink.feed_progress(OUT mode text, OUT horizon bigint,
+                                           OUT last_position bigint,
+                                           OUT committing_transactions integer)
+RETURNS record
+LANGUAGE c VOLATILE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'durable_sink_feed_progress';
+COMMENT ON FUNCTION durable_sink.feed_progress() IS
+    'durable_sink.feed_status() for monitoring, which never waits (contract §23): in lock mode, while an appending commit or a prepared transaction that appended holds the feed''s lock, horizon is NULL (unknown) and committing_transactions 1, where feed_status() would wait for that lock.';
+
+CREATE VIEW durable_sink.events_per_day AS
+SELECT CAST(e.created_at AS pg_catalog.date) AS day, e.event_kind, e.fidelity,
+       pg_catalog.count(*) AS events
+FROM durable_sink.events e
+GROUP BY 1, e.event_kind, e.fidelity;
+COMMENT ON VIEW durable_sink.events_per_day IS
+    'Stored events per day (created_at in the session''s TimeZone), event kind and fidelity (contract §23). Reads the whole event store: an admin query, not for dashboards refreshed every second; restrict it with WHERE day >= ... (still a full scan: events has no created_at index).';
+
+CREATE VIEW durable_sink.capture_failure_summary AS
+SELECT g.source, g.source_table, g.sqlstate, g.failures, g.first_failed_at, g.last_failed_at,
+       g.newest_failure_id, n.message AS newest_message
+FROM (SELECT f.source, f.source_table, f.sqlstate, pg_catalog.count(*) AS failures,
+             pg_catalog.min(f.failed_at) AS first_failed_at,
+             pg_catalog.max(f.failed_at) AS last_failed_at,
+             pg_catalog.max(f.failure_id) AS newest_failure_id
+      FROM durable_sink.capture_failures f
+      GROUP BY f.source, f.source_table, f.sqlstate) g
+JOIN durable_sink.capture_failures n ON n.failure_id OPERATOR(pg_catalog.=) g.newest_failure_id;
+COMMENT ON VIEW durable_sink.capture_failure_summary IS
+    'Capture failures (durable_sink.capture_failures) per source (emit, trigger), raw table (NULL for emit) and SQLSTATE: how many, first and last, and the newest one''s failure_id and message (contract §23). Reads capture_failures once (delete what is handled).';
+
+CREATE VIEW durable_sink.largest_scopes AS
+SELECT s.scope_type, s.scope_id, s.scope_no, COALESCE(h.seq, 0) AS head_seq,
+       h.event_id AS head_event_id, h.event_kind AS head_event_kind,
+       h.created_at AS head_created_at
+FROM durable_sink.scopes s
+LEFT JOIN LATERAL (
+    SELECT e.thread_seq AS seq, e.event_id, e.event_kind, e.created_at
+    FROM durable_sink.events e
+    WHERE e.thread_scope OPERATOR(pg_catalog.=) s.scope_no
+    ORDER BY e.thread_seq DESC LIMIT 1) h ON true
+WHERE s.scope_type OPERATOR(pg_catalog.=) 'thread'
+UNION ALL
+SELECT s.scope_type, s.scope_id, s.scope_no, COALESCE(h.seq, 0),
+       h.event_id, h.event_kind, h.created_at
+FROM durable_sink.scopes s
+LEFT JOIN LATERAL (
+    SELECT e.run_seq AS seq, e.event_id, e.event_kind, e.created_at
+    FROM durable_sink.events e
+    WHERE e.run_scope OPERATOR(pg_catalog.=) s.scope_no
+    ORDER BY e.run_seq DESC LIMIT 1) h ON true
+WHERE s.scope_type OPERATOR(pg_catalog.=) 'run'
+ORDER BY 4 DESC, 3;
+COMMENT ON VIEW durable_sink.largest_scopes IS
+    'Every scope (thread, run) with its head: the latest seq, which is also how many events it holds (seqs are gapless from 1), and the head event (contract §23). Largest first: SELECT ... LIMIT n. Costs one backward index probe per scope (events_thread_seq, events_run_seq) and a sort of the scopes, never a scan of the events.';
+
+CREATE VIEW durable_sink.all_subscription_lag AS
+SELECT s.name, s.owner::pg_catalog.regrole AS owner, s.checkpoint, s.handed_up_to,
+       GREATEST(h.horizon OPERATOR(pg_catalog.-) s.checkpoint, 0) AS positions_behind,
+       b.events AS events_behind,
+       pg_catalog.now() OPERATOR(pg_catalog.-) b.oldest AS oldest_unacked_age,
+       s.created_at, s.acked_at,
+       pg_catalog.now() OPERATOR(pg_catalog.-) COALESCE(s.acked_at, s.created_at) AS since_ack
+FROM durable_sink.subscriptions s
+CROSS JOIN durable_sink.feed_progress() h
+CROSS JOIN LATERAL durable_sink.feed_backlog(s.checkpoint, s.event_kinds, s.fidelities::pg_catalog.text[],
+                                             s.visibilities::pg_catalog.text[], s.thread_id) b;
+COMMENT ON VIEW durable_sink.all_subscription_lag IS
+    'Every subscription, whoever owns it (durable_sink.subscription_lag shows only the caller''s), and how far behind it is (contract §20, §23): positions_behind the feed horizon (cheap; counts events its filters skip too; NULL while the horizon is unknown, see feed_progress()), events_behind and oldest_unacked_age (the events after its checkpoint that match its filters: counting them reads them), since_ack (since its last ack, or its creation).';
+
+CREATE VIEW durable_sink.feed_latency AS
+SELECT st.mode, st.horizon, st.last_position,
+       st.last_position OPERATOR(pg_catalog.-) st.horizon AS positions_pending,
+       st.committing_transactions,
+       COALESCE(t.xid, l.xid) AS holding_xid,
+       COALESCE(t.prepared, l.prepared) AS holding_prepared,
+       pg_catalog.now() OPERATOR(pg_catalog.-) COALESCE(t.since, l.since) AS holding_age,
+       r.position AS newest_readable_position,
+       pg_catalog.now() OPERATOR(pg_catalog.-) r.created_at AS newest_readable_age,
+       CASE WHEN pg_catalog.current_setting('track_commit_timestamp')::pg_catalog.bool
+            THEN pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.pg_xact_commit_timestamp(r.xmin)
+       END AS newest_readable_commit_age
+FROM durable_sink.feed_progress() st
+-- shared-memory mode: the registered transaction with the lowest position holds the horizon
+LEFT JOIN LATERAL (
+    SELECT ft.xid, ft.prepared, ft.registered_at AS since
+    FROM durable_sink.feed_transactions() ft
+    ORDER BY ft.first_position LIMIT 1) t ON st.mode OPERATOR(pg_catalog.=) 'shared_memory'
+-- lock mode: the holder of the feed's advisory lock (src/feed.c, feed_lock_tag)
+LEFT JOIN LATERAL (
+    SELECT x.transactionid AS xid,
+           lk.pid IS NULL AS prepared,
+           COALESCE(a.xact_start, p.prepared) AS since
+    FROM pg_catalog.pg_locks lk
+    -- the holder's own transaction id lock: same virtual transaction
+    LEFT JOIN pg_catalog.pg_locks x
+           ON x.locktype OPERATOR(pg_catalog.=) 'transactionid'
+          AND x.virtualtransaction OPERATOR(pg_catalog.=) lk.virtualtransaction
+          AND x.mode OPERATOR(pg_catalog.=) 'ExclusiveLock'
+    LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) lk.pid
+    LEFT JOIN pg_catalog.pg_prepared_xacts p
+           ON lk.pid IS NULL AND p.transaction OPERATOR(pg_catalog.=) x.transactionid
+    WHERE lk.locktype OPERATOR(pg_catalog.=) 'advisory' AND lk.granted
+      AND lk.mode OPERATOR(pg_catalog.=) 'ExclusiveLock'
+      AND lk.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                              WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+      AND lk.classid OPERATOR(pg_catalog.=) 25715::pg_catalog.oid
+      AND lk.objid OPERATOR(pg_catalog.=) 1717921124::pg_catalog.oid
+      AND lk.objsubid OPERATOR(pg_catalog.=) 2
+    LIMIT 1) l ON st.mode OPERATOR(pg_catalog.=) 'lock'
+-- the newest event a reader can have: the highest position at or below the horizon
+LEFT JOIN LATERAL (
+    SELECT f.position, f.xmin, e.created_at
+    FROM durable_sink.feed f
+    JOIN durable_sink.events e ON e.event_id OPERATOR(pg_catalog.=) f.event_id
+    WHERE f.position OPERATOR(pg_catalog.<=) st.horizon
+    ORDER BY f.position DESC LIMIT 1) r ON true;
+COMMENT ON VIEW durable_sink.feed_latency IS
+    'How far the feed trails its writers (contract §19, §23), one row: mode; horizon and last_position (feed_progress(): never waits; in lock mode the horizon is NULL while a transaction holds the feed''s lock); positions_pending = last_position - horizon (handed out, not yet readable); committing_transactions; the transaction holding the horizon back: holding_xid, holding_prepared, holding_age (since it registered, just before its commit; in lock mode since its transaction started, and NULL without the rights to see other roles'' sessions); the newest readable event: newest_readable_position, newest_readable_age (since its writing transaction started, created_at) and, with track_commit_timestamp on, newest_readable_commit_age (since it committed; NULL otherwise). Cheap: a few index probes.';
+
+CREATE VIEW durable_sink.relation_sizes AS
+SELECT c.oid::pg_catalog.regclass AS relation, 'table'::pg_catalog.text AS kind,
+       c.oid::pg_catalog.regclass AS table_name,
+       CASE WHEN c.reltuples OPERATOR(pg_catalog.>=) 0 THEN c.reltuples::pg_catalog.int8 END AS rows_estimate,
+       pg_catalog.pg_table_size(c.oid) AS bytes,
+       pg_catalog.pg_size_pretty(pg_catalog.pg_table_size(c.oid)) AS size
+FROM pg_catalog.pg_depend d
+JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
+WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+  AND d.refobjid OPERATOR(pg_catalog.=) (SELECT x.oid FROM pg_catalog.pg_extension x
+                                         WHERE x.extname OPERATOR(pg_catalog.=) 'durable_sink')
+  AND d.deptype OPERATOR(pg_catalog.=) 'e'
+  AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog."char"[])
+UNION ALL
+SELECT i.indexrelid::pg_catalog.regclass, 'index', i.indrelid::pg_catalog.regclass,
+       CASE WHEN c.reltuples OPERATOR(pg_catalog.>=) 0 THEN c.reltuples::pg_catalog.int8 END,
+       pg_catalog.pg_table_size(i.indexrelid),
+       pg_catalog.pg_size_pretty(pg_catalog.pg_table_size(i.indexrelid))
+FROM pg_catalog.pg_depend d
+JOIN pg_catalog.pg_index i ON i.indrelid OPERATOR(pg_catalog.=) d.objid
+JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+  AND d.refobjid OPERATOR(pg_catalog.=) (SELECT x.oid FROM pg_catalog.pg_extension x
+                                         WHERE x.extname OPERATOR(pg_catalog.=) 'durable_sink')
+  AND d.deptype OPERATOR(pg_catalog.=) 'e';
+COMMENT ON VIEW durable_sink.relation_sizes IS
+    'Every table of the extension and each of its indexes (contract §23): kind (table, index), the table it belongs to, rows_estimate (pg_class.reltuples; NULL before the first VACUUM or ANALYZE), bytes on disk (pg_table_size: every fork, TOAST included for tables) and the same, pretty. Reads the catalogs only.';
+
+REVOKE ALL ON durable_sink.stats, durable_sink.events_per_day, durable_sink.capture_failure_summary,
+              durable_sink.largest_scopes, durable_sink.all_subscription_lag,
+              durable_sink.feed_latency, durable_sink.relation_sizes FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION durable_sink.stats(), durable_sink.stats_reset(),
+                           durable_sink.feed_transactions(), durable_sink.feed_progress()
+FROM PUBLIC;

@@ -57,6 +57,7 @@
 #include "announcer.h"
 #include "feed.h"
 #include "state_access.h"
+#include "stats.h"
 #include "xact_list.h"
 
 PGDLLEXPORT void durable_sink_announcer_main(Datum main_arg);
@@ -395,6 +396,7 @@ announce_pass(void)
 	bool		installed;
 	bool		prepared = false;
 	uint64		r;
+	StatsCall	call = {0};
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -418,6 +420,7 @@ announce_pass(void)
 			deconstruct_array(frames, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &nelems);
 			for (i = 0; i < nelems; i++)
 				announce_send(TextDatumGetCString(elems[i]));
+			call.announced += nelems;
 		}
 		if (max_prepared_xacts > 0)
 		{
@@ -432,7 +435,10 @@ announce_pass(void)
 		announced = my_entry->announced_position;
 		LWLockRelease(announcer_shared->lock);
 		if (announced >= 0 && horizon > announced)
+		{
 			announce_feed_frame(announced + 1, horizon, -1);
+			call.announced++;
+		}
 		if (announced < 0 || horizon > announced)
 		{
 			LWLockAcquire(announcer_shared->lock, LW_EXCLUSIVE);
@@ -440,6 +446,9 @@ announce_pass(void)
 			LWLockRelease(announcer_shared->lock);
 		}
 	}
+	/* one call per pass that sent frames (contract §23) */
+	if (call.announced > 0)
+		stats_count(STATS_ANNOUNCER, &call);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(true);

@@ -40,6 +40,7 @@
 #include "announce.h"
 #include "capture.h"
 #include "sink.h"
+#include "stats.h"
 #include "text_util.h"
 
 PG_FUNCTION_INFO_V1(durable_sink_capture);
@@ -545,6 +546,7 @@ durable_sink_capture(PG_FUNCTION_ARGS)
 	NormalizeInput input;
 	StoreBatch	batch;
 	ErrorData  *rejection;
+	StatsCall	call = {0};
 
 	check_trigger_event(td, function, false);
 	config = capture_config(fcinfo, td, CAPTURE_ROW);
@@ -554,9 +556,16 @@ durable_sink_capture(PG_FUNCTION_ARGS)
 
 	store_batch_init(&batch);
 	if (sink_capture(&input, config->mode, config->builder, false, &batch, &rejection))
+	{
 		store_append(batch.rows, batch.count, NULL, NULL);
+		call.normalized = 1;
+		call.appended = batch.count;
+	}
 	else
+	{
 		sink_record_failure(&input, &config->source, rejection, true);
+		call.rejected = 1;
+	}
 
 	if (config->announce)
 	{
@@ -570,7 +579,9 @@ durable_sink_capture(PG_FUNCTION_ARGS)
 		a.thread_id = input.thread_id_isnull ? NULL : DatumGetTextPP(input.thread_id);
 		a.run_id = input.run_id_isnull ? NULL : DatumGetTextPP(input.run_id);
 		announce_stream(config, &a, false);
+		call.announced = 1;
 	}
+	stats_count(STATS_CAPTURE, &call);
 	return PointerGetDatum(NULL);
 }
 
@@ -691,7 +702,8 @@ typedef struct PendingBatch
 	int			capacity;
 } PendingBatch;
 
-static void
+/* Append the pending rows; returns how many. */
+static int
 flush_batch(PendingBatch *pending)
 {
 	int			i;
@@ -699,6 +711,7 @@ flush_batch(PendingBatch *pending)
 	store_append(pending->batch.rows, pending->batch.count, NULL, NULL);
 	for (i = 0; i < pending->batch.count; i++)
 		note_seqs(pending->stream_of_row[i], pending->batch.rows, i, i + 1);
+	return pending->batch.count;
 }
 
 /*
@@ -731,6 +744,7 @@ durable_sink_capture_statement(PG_FUNCTION_ARGS)
 	int64		rejected = 0;
 	int			raw_rows = 0;
 	ListCell   *lc;
+	StatsCall	call = {0};
 
 	check_trigger_event(td, function, true);
 	config = capture_config(fcinfo, td, CAPTURE_STATEMENT);
@@ -777,14 +791,14 @@ durable_sink_capture_statement(PG_FUNCTION_ARGS)
 
 		if (++raw_rows % CAPTURE_BATCH_ROWS == 0)
 		{
-			flush_batch(&pending);
+			call.appended += flush_batch(&pending);
 			MemoryContextReset(batch_context);
 			store_batch_init(&pending.batch);
 			pending.capacity = 0;
 			pending.stream_of_row = NULL;
 		}
 	}
-	flush_batch(&pending);
+	call.appended += flush_batch(&pending);
 	MemoryContextSwitchTo(trigger_context);
 	MemoryContextDelete(batch_context);
 	ExecDropSingleTupleTableSlot(slot);
@@ -798,6 +812,10 @@ durable_sink_capture_statement(PG_FUNCTION_ARGS)
 	{
 		foreach(lc, streams.all)
 			announce_stream(config, lfirst(lc), true);
+		call.announced = list_length(streams.all);
 	}
+	call.normalized = raw_rows - rejected;
+	call.rejected = rejected;
+	stats_count(STATS_CAPTURE_STATEMENT, &call);
 	return PointerGetDatum(NULL);
 }

@@ -23,6 +23,7 @@
  *   capture_partitions.c §15  capture_table/uncapture_table, new partitions
  *   announce.c           §17  live frames (NOTIFY, by-reference frames)
  *   feed.c               §19  positions at commit, the horizon, read_all
+ *   stats.c              §23  counters per database and entry point (shared memory)
  *   exports.map          the only symbols durable_sink.so exports
  */
 #ifndef DURABLE_SINK_H

@@ -76,6 +76,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "announce.h"
@@ -89,6 +90,8 @@ PG_FUNCTION_INFO_V1(durable_sink_read_all);
 PG_FUNCTION_INFO_V1(durable_sink_feed_events);
 PG_FUNCTION_INFO_V1(durable_sink_feed_horizon);
 PG_FUNCTION_INFO_V1(durable_sink_feed_status);
+PG_FUNCTION_INFO_V1(durable_sink_feed_transactions);
+PG_FUNCTION_INFO_V1(durable_sink_feed_progress);
 PG_FUNCTION_INFO_V1(durable_sink_feed_truncated);
 
 /* One registered transaction: the lowest position it can get. */
@@ -98,6 +101,7 @@ typedef struct FeedSlot
 	TransactionId xid;			/* InvalidTransactionId: free */
 	bool		prepared;		/* owner detached: free once xid is over */
 	int64		first_position;
+	TimestampTz registered_at;	/* for durable_sink.feed_transactions() */
 } FeedSlot;
 
 typedef struct FeedShared
@@ -295,6 +299,7 @@ slot_is_free(const FeedSlot *slot)
 static void
 register_transaction(void)
 {
+	TimestampTz now = GetCurrentTimestamp();	/* not under the lock */
 	int			i;
 
 	/*
@@ -318,6 +323,7 @@ register_transaction(void)
 	my_slot->xid = GetTopTransactionId();
 	my_slot->prepared = false;
 	my_slot->first_position = last_position() + 1;
+	my_slot->registered_at = now;
 	LWLockRelease(feed_shared->lock);
 }
 
@@ -894,6 +900,25 @@ durable_sink_feed_horizon(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(feed_horizon());
 }
 
+/* Appending transactions of this database in progress with a slot (0 in the lock mode). */
+static int
+committing_transactions(void)
+{
+	int			committing = 0;
+	int			i;
+
+	if (feed_shared == NULL)
+		return 0;
+	LWLockAcquire(feed_shared->lock, LW_SHARED);
+	for (i = 0; i < feed_shared->nslots; i++)
+		if (feed_shared->slots[i].dboid == MyDatabaseId &&
+			TransactionIdIsValid(feed_shared->slots[i].xid) &&
+			TransactionIdIsInProgress(feed_shared->slots[i].xid))
+			committing++;
+	LWLockRelease(feed_shared->lock);
+	return committing;
+}
+
 /*
  * durable_sink.feed_status() -> TABLE (mode text, horizon bigint,
  *     last_position bigint, committing_transactions integer)
@@ -907,24 +932,101 @@ durable_sink_feed_status(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
-	int			committing = 0;
-	int			i;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "durable_sink: feed_status must return a row");
 	values[0] = CStringGetTextDatum(feed_shared ? "shared_memory" : "lock");
 	values[1] = Int64GetDatum(feed_horizon());
 	values[2] = Int64GetDatum(last_position());
-	if (feed_shared != NULL)
+	values[3] = Int32GetDatum(committing_transactions());
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * durable_sink.feed_transactions() -> TABLE (xid xid, first_position bigint,
+ *     registered_at timestamptz, prepared boolean)
+ *
+ * The appending transactions of this database registered in the feed now
+ * (they are committing, or prepared and not yet resolved): each holds the
+ * horizon below its first_position until it is over.  registered_at: when
+ * it registered, just before its commit.  No rows in the lock mode (the
+ * library not preloaded: there are no registrations; see pg_locks).
+ * Contract §23.
+ */
+Datum
+durable_sink_feed_transactions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	FeedSlot   *copies;
+	int			ncopies = 0;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (feed_shared == NULL)
+		return (Datum) 0;
+	/* copy under the lock, ask the ProcArray and build rows after */
+	copies = palloc(sizeof(FeedSlot) * feed_shared->nslots);
+	LWLockAcquire(feed_shared->lock, LW_SHARED);
+	for (i = 0; i < feed_shared->nslots; i++)
+		if (feed_shared->slots[i].dboid == MyDatabaseId &&
+			TransactionIdIsValid(feed_shared->slots[i].xid))
+			copies[ncopies++] = feed_shared->slots[i];
+	LWLockRelease(feed_shared->lock);
+	for (i = 0; i < ncopies; i++)
 	{
-		LWLockAcquire(feed_shared->lock, LW_SHARED);
-		for (i = 0; i < feed_shared->nslots; i++)
-			if (feed_shared->slots[i].dboid == MyDatabaseId &&
-				TransactionIdIsValid(feed_shared->slots[i].xid) &&
-				TransactionIdIsInProgress(feed_shared->slots[i].xid))
-				committing++;
-		LWLockRelease(feed_shared->lock);
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		CHECK_FOR_INTERRUPTS();
+		if (!TransactionIdIsInProgress(copies[i].xid))
+			continue;
+		values[0] = TransactionIdGetDatum(copies[i].xid);
+		values[1] = Int64GetDatum(copies[i].first_position);
+		values[2] = TimestampTzGetDatum(copies[i].registered_at);
+		values[3] = BoolGetDatum(copies[i].prepared);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	return (Datum) 0;
+}
+
+/*
+ * durable_sink.feed_progress() -> TABLE (mode text, horizon bigint,
+ *     last_position bigint, committing_transactions integer)
+ *
+ * feed_status() for monitoring, which must never wait: in the lock mode,
+ * while an appending commit or a prepared transaction that appended holds
+ * the feed's lock, horizon is NULL (unknown) and committing_transactions 1,
+ * where feed_status() would wait for the lock.  Contract §23.
+ */
+Datum
+durable_sink_feed_progress(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	LOCKTAG		tag;
+	int			committing = committing_transactions();
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "durable_sink: feed_progress must return a row");
+	values[0] = CStringGetTextDatum(feed_shared ? "shared_memory" : "lock");
+	if (feed_shared != NULL)
+		values[1] = Int64GetDatum(feed_horizon());
+	else
+	{
+		feed_lock_tag(&tag);
+		if (LockAcquire(&tag, ShareLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+		{
+			nulls[1] = true;
+			committing = 1;
+		}
+		else
+		{
+			values[1] = Int64GetDatum(last_position());
+			LockRelease(&tag, ShareLock, true);
+		}
+	}
+	values[2] = Int64GetDatum(last_position());
 	values[3] = Int32GetDatum(committing);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -10,6 +10,7 @@
 #include "announce.h"
 #include "announcer.h"
 #include "feed.h"
+#include "stats.h"
 #include "state_access.h"
 
 PG_MODULE_MAGIC;
@@ -44,4 +45,5 @@ _PG_init(void)
 	state_access_init();
 	feed_init();
 	announcer_init();
+	stats_init();
 }

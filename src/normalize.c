@@ -17,6 +17,7 @@
 
 #include "draft.h"
 #include "durable_sink.h"
+#include "stats.h"
 
 PG_FUNCTION_INFO_V1(durable_sink_normalize);
 PG_FUNCTION_INFO_V1(durable_sink_normalize_many);
@@ -185,11 +186,20 @@ normalize_event(FunctionCallInfo fcinfo, bool derived_facts,
 	NormalizeInput input;
 	AgentEvent	event;
 	InputError	error;
+	StatsEntryPoint entry_point = derived_facts ? STATS_NORMALIZE_MANY : STATS_NORMALIZE;
+	StatsCall	call = {0};
 
 	normalize_input_from_arguments(fcinfo, ARG_CORRELATION_ID, ARG_RESUMED, &input);
 	if (!normalize_prepare(&input, ctx, &event, &error))
+	{
+		/* counted before the error is raised (contract §23) */
+		call.rejected = 1;
+		stats_count(entry_point, &call);
 		input_error_raise(&error);
+	}
 	normalize_apply(&event, ctx, derived_facts, out);
+	call.normalized = 1;
+	stats_count(entry_point, &call);
 }
 
 /* durable_sink.normalize(...) → canonical_event_draft, or NULL */

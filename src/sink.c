@@ -23,6 +23,7 @@
 #include "announce.h"
 #include "sink.h"
 #include "state_access.h"
+#include "stats.h"
 #include "text_util.h"
 
 PG_FUNCTION_INFO_V1(durable_sink_emit);
@@ -272,6 +273,7 @@ durable_sink_emit(PG_FUNCTION_ARGS)
 	CaptureSource source = {"emit", NULL};
 	Tuplestorestate *rows;
 	int64	   *event_ids = NULL;
+	StatsCall	call = {0};
 
 	rows = materialized_rows(fcinfo);
 	builder = draft_builder_get(fcinfo);
@@ -290,10 +292,19 @@ durable_sink_emit(PG_FUNCTION_ARGS)
 		if (announce)
 			event_ids = stored_event_ids(rows, ((ReturnSetInfo *) fcinfo->resultinfo)->setDesc,
 										 batch.count);
+		call.normalized = 1;
+		call.appended = batch.count;
 	}
 	else
+	{
 		sink_record_failure(&input, &source, rejection, true);
+		call.rejected = 1;
+	}
 	if (announce)
+	{
 		announce_emitted(&input, &batch, event_ids, rejection);
+		call.announced = 1;
+	}
+	stats_count(STATS_EMIT, &call);
 	return (Datum) 0;
 }

@@ -49,6 +49,7 @@
 
 #include "feed.h"
 #include "state_access.h"
+#include "stats.h"
 #include "store.h"
 #include "text_util.h"
 
@@ -836,6 +837,7 @@ durable_sink_append(PG_FUNCTION_ARGS)
 	Tuplestorestate *stored;
 	TupleTableSlot *slot;
 	HeapTuple	tuple;
+	StatsCall	call = {0};
 
 	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "durable_sink: append must return durable_sink.events");
@@ -864,6 +866,7 @@ durable_sink_append(PG_FUNCTION_ARGS)
 		if (!claimed)
 		{
 			check_same_event(&row, existing, result_desc);
+			stats_count(STATS_APPEND, &call);	/* a retry: nothing appended */
 			PG_RETURN_DATUM(heap_copy_tuple_as_datum(existing, result_desc));
 		}
 	}
@@ -876,5 +879,7 @@ durable_sink_append(PG_FUNCTION_ARGS)
 	tuple = ExecCopySlotHeapTuple(slot);
 	ExecDropSingleTupleTableSlot(slot);
 	tuplestore_end(stored);
+	call.appended = 1;
+	stats_count(STATS_APPEND, &call);
 	PG_RETURN_DATUM(heap_copy_tuple_as_datum(tuple, result_desc));
 }

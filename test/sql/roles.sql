@@ -149,6 +149,19 @@ SELECT durable_sink.prune_live_frames('0 seconds');
 DELETE FROM durable_sink.capture_failures WHERE source = 'emit';
 RESET ROLE;
 
+-- Monitoring (admin): the README's examples, shown by what does not vary.
+SET ROLE regress_app_admin;
+SELECT count(*) AS entry_points FROM durable_sink.stats;
+SELECT event_kind, fidelity, events FROM durable_sink.events_per_day WHERE day >= current_date - 7
+ORDER BY event_kind, fidelity;
+SELECT source, source_table, sqlstate, failures, newest_message FROM durable_sink.capture_failure_summary;
+SELECT scope_type, scope_id, head_seq FROM durable_sink.largest_scopes LIMIT 10;
+SELECT count(*) AS subscriptions FROM durable_sink.all_subscription_lag;
+SELECT mode, positions_pending, committing_transactions FROM durable_sink.feed_latency;
+SELECT count(*) > 0 AS relations FROM durable_sink.relation_sizes;
+SELECT durable_sink.stats_reset() IS NOT NULL AS reset;
+RESET ROLE;
+
 -- What the roles cannot do.
 SET ROLE regress_app_reader;
 SELECT count(*) FROM durable_sink.emit('{"event_type":"step_end"}', 't1', 'r1');
