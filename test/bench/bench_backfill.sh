@@ -108,7 +108,7 @@ for mode in $modes; do
 
     log "$mode: COPY with the statement trigger"
     copy_s=$(run_timed "$db_copy" "COPY raw_copy FROM '$work/corpus.tsv'")
-    log "$mode: loading raw_bf (untimed), then backfill"
+    log "$mode: COPY into raw_bf without a trigger, then the backfill"
     load_s=$(run_timed "$db_bf" "COPY raw_bf FROM '$work/corpus.tsv'")
     q -d "$db_bf" -c "VACUUM ANALYZE raw_bf"
     bf_s=$(run_timed "$db_bf" "CALL durable_sink.backfill('raw_bf', 'event', 'thread_id', 'run_id', 'bench', 'seq',
