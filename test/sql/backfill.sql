@@ -106,13 +106,15 @@ SELECT g, 'bf-cut', 'bf-cut-r',
 FROM generate_series(1, 30) g;
 ALTER TABLE durable_sink.capture_failures ADD CONSTRAINT bf_boom CHECK (event IS DISTINCT FROM '"boom"');
 \set VERBOSITY terse
-CALL durable_sink.backfill('bf_cut', 'event', 'thread_id', 'run_id', 'bf', 'n', batch_size => 5);
+CALL durable_sink.backfill('bf_cut', 'event', 'thread_id', 'run_id', 'bf', 'n', batch_size => 7);
 \set VERBOSITY default
 ALTER TABLE durable_sink.capture_failures DROP CONSTRAINT bf_boom;
 SELECT last_value, rows_done, rows_failed, running, finished_at IS NULL AS unfinished
 FROM durable_sink.backfill_progress WHERE raw_table = 'public.bf_cut';
 SELECT count(*), min(payload->>'message'), max(thread_seq) FROM durable_sink.events WHERE thread_id = 'bf-cut';
-CALL durable_sink.backfill('bf_cut', 'event', 'thread_id', 'run_id', 'bf', 'n', batch_size => 5);
+-- a row added meanwhile is after the range the first CALL fixed: not backfilled
+INSERT INTO bf_cut VALUES (31, 'bf-cut', 'bf-cut-r', '{"event_type":"error","message":"m31"}');
+CALL durable_sink.backfill('bf_cut', 'event', 'thread_id', 'run_id', 'bf', 'n', batch_size => 7);
 SELECT last_value, rows_done, rows_failed, running, percent_done
 FROM durable_sink.backfill_progress WHERE raw_table = 'public.bf_cut';
 SELECT count(*) AS events, count(DISTINCT payload->>'message') AS distinct_events,
