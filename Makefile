@@ -7,7 +7,7 @@ OBJS        = src/module.o src/normalize.o src/event_validate.o src/event_mappin
               src/draft.o src/durability.o src/run_state.o src/compaction.o \
               src/compaction_state.o src/state_access.o src/text_util.o src/store.o src/sink.o \
               src/announce.o src/announcer.o src/capture.o src/capture_partitions.o src/feed.o \
-              src/xact_list.o src/stats.o
+              src/xact_list.o src/stats.o src/backfill.o
 DATA        = sql/durable_sink--1.0.sql sql/durable_sink--1.1.sql sql/durable_sink--1.0--1.1.sql \
               durable_sink--1.0.control
 PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
@@ -22,7 +22,7 @@ PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 # $PG_ABS_BUILDDIR/results (pg_regress sets it to the --outputdir).
 REGRESS     = mapping validation drafts run_lifecycle permission compaction encoding \
               transactions privileges store emit capture partitions listen extension_schema \
-              roles edge_cases cancel srf_call_styles feed capture_ddl user_suite monitoring
+              roles edge_cases cancel srf_call_styles feed capture_ddl user_suite monitoring backfill
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=durable_sink
 
 # isolation specs: test/specs/<name>.spec against test/expected/<name>.out,

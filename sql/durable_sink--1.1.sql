@@ -480,6 +480,7 @@ BEGIN ATOMIC
         ('writer', 8, 'EXECUTE ON FUNCTION durable_sink.capture_statement()'),
         ('writer', 9, 'EXECUTE ON FUNCTION durable_sink.capture_table(regclass, text, text, text, text, durable_sink.durability, text, boolean)'),
         ('writer', 10, 'EXECUTE ON FUNCTION durable_sink.uncapture_table(regclass)'),
+        ('writer', 11, 'EXECUTE ON PROCEDURE durable_sink.backfill(regclass, text, text, text, text, text, durable_sink.durability, text, boolean, integer, text)'),
         ('reader', 1, 'USAGE ON SCHEMA durable_sink'),
         ('reader', 2, 'EXECUTE ON FUNCTION durable_sink.read(text, text, bigint, integer)'),
         ('reader', 3, 'EXECUTE ON FUNCTION durable_sink.live_frame(bigint)'),
@@ -1102,4 +1103,89 @@ REVOKE ALL ON durable_sink.stats, durable_sink.events_per_day, durable_sink.capt
               durable_sink.feed_latency, durable_sink.relation_sizes FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION durable_sink.stats(), durable_sink.stats_reset(),
                            durable_sink.feed_transactions(), durable_sink.feed_progress()
+FROM PUBLIC;
+
+-- ------------------------------------------------------------------------
+-- Backfill (contract §22): capture the rows already in a raw table, in
+-- the order of an ordering column, one committed transaction per batch,
+-- resuming after the last committed batch; progress in a view.
+-- ------------------------------------------------------------------------
+
+-- Rows the backfill rejects are recorded with source 'backfill'.
+ALTER TABLE durable_sink.capture_failures
+    DROP CONSTRAINT capture_failures_source_check,
+    ADD CONSTRAINT capture_failures_source_check
+        CHECK (source IN ('emit', 'trigger', 'backfill'));
+
+CREATE TABLE durable_sink.backfills (
+    raw_table               text    PRIMARY KEY,    -- schema-qualified, quoted where needed
+    event_column            text    NOT NULL,
+    thread_id_column        text    NOT NULL,
+    run_id_column           text    NOT NULL,
+    origin                  text    NOT NULL,
+    mode                    durable_sink.durability NOT NULL,
+    correlation_id_column   text,                   -- NULL: none
+    order_column            text    NOT NULL,
+    target_value            text,                   -- the last ordering value to capture; NULL: none
+    last_value              text,                   -- the last ordering value captured; NULL: none yet
+    rows_total              bigint  NOT NULL,       -- raw rows up to target_value at the start
+    rows_done               bigint  NOT NULL DEFAULT 0,
+    rows_failed             bigint  NOT NULL DEFAULT 0,
+    busy_seconds            double precision NOT NULL DEFAULT 0,
+    started_at              timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    updated_at              timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    finished_at             timestamptz
+);
+COMMENT ON TABLE durable_sink.backfills IS
+    'One row per raw table backfilled with durable_sink.backfill() (contract §22): its capture arguments, the range (up to target_value, in order_column order), the last ordering value captured (last_value, committed with each batch), counts (rows_done raw rows, rows_failed of them rejected into capture_failures), busy_seconds spent in batches, and timestamps. Ordering values are in their type''s text form. Written only by durable_sink.backfill(); DELETE a row to start that table''s backfill over.';
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.backfills', '');
+REVOKE ALL ON durable_sink.backfills FROM PUBLIC;
+
+CREATE PROCEDURE durable_sink.backfill(raw_table regclass, event_column text,
+                                       thread_id_column text, run_id_column text,
+                                       origin text, order_column text,
+                                       mode durable_sink.durability DEFAULT 'compacted',
+                                       correlation_id_column text DEFAULT NULL,
+                                       announce boolean DEFAULT true,
+                                       batch_size integer DEFAULT 10000,
+                                       up_to text DEFAULT NULL)
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'durable_sink_backfill';
+COMMENT ON PROCEDURE durable_sink.backfill(regclass, text, text, text, text, text,
+                                           durable_sink.durability, text, boolean, integer, text) IS
+$$Captures the rows already in raw_table as durable_sink.capture_statement() with the same arguments would have (contract §15, §22): in order_column order, batch_size raw rows per transaction, each committed with the backfill's progress in durable_sink.backfills; a NOTICE per batch (rows done, rows/s, time left), durable_sink.backfill_progress for other sessions. A re-run continues after the last committed batch and never captures a row twice; once complete it does nothing. The range is fixed by the first CALL: rows up to the highest ordering value then, or up to up_to (required when the table has a capture trigger: the highest value in the table when the trigger was created). order_column must be NOT NULL with a unique btree index. Rejected rows go to durable_sink.capture_failures (source 'backfill') with a WARNING per batch and do not stop it. Cannot run inside a transaction block (it commits). Needs EXECUTE, TRIGGER privilege and SELECT on the columns of raw_table. Errors: 22004 NULL argument; 22023 batch_size < 1, blank origin, bad announce/mode; 42703 unknown column; 42804 column of the wrong type; 42809 not a table; 42501 no privilege; 42P10 ordering column not NOT NULL or without a unique index; 55000 capture trigger and no up_to, or a re-run with other arguments; 55P03 a backfill of the table runs in another session; 25001 inside a transaction block.$$;
+
+CREATE VIEW durable_sink.backfill_progress AS
+SELECT b.raw_table, b.order_column,
+       l.pid IS NOT NULL AS running, l.pid,
+       b.rows_done, b.rows_total, b.rows_failed,
+       CASE WHEN b.finished_at IS NOT NULL THEN 100.0
+            WHEN b.rows_total OPERATOR(pg_catalog.>) 0
+            THEN pg_catalog.round(100.0 OPERATOR(pg_catalog.*)
+                     LEAST(b.rows_done, b.rows_total) OPERATOR(pg_catalog./) b.rows_total, 1)
+       END AS percent_done,
+       CASE WHEN b.busy_seconds OPERATOR(pg_catalog.>) 0
+            THEN pg_catalog.round((b.rows_done OPERATOR(pg_catalog./) b.busy_seconds)::pg_catalog.numeric)
+       END AS rows_per_second,
+       CASE WHEN b.finished_at IS NOT NULL THEN '0'::pg_catalog.interval
+            WHEN b.rows_done OPERATOR(pg_catalog.>) 0
+            THEN pg_catalog.make_interval(secs =>
+                     GREATEST(b.rows_total OPERATOR(pg_catalog.-) b.rows_done, 0)
+                     OPERATOR(pg_catalog.*) b.busy_seconds OPERATOR(pg_catalog./) b.rows_done)
+       END AS time_left,
+       b.last_value, b.target_value,
+       b.started_at, b.updated_at, b.finished_at
+FROM durable_sink.backfills b
+LEFT JOIN pg_catalog.pg_locks l
+  ON l.locktype OPERATOR(pg_catalog.=) 'advisory'
+ AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+ AND l.classid OPERATOR(pg_catalog.=) 1685283430::pg_catalog.oid
+ AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.granted
+ AND l.objid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(b.raw_table)::pg_catalog.oid;
+COMMENT ON VIEW durable_sink.backfill_progress IS
+    'Committed progress of each backfill (contract §22), for any session to watch: running (and the pid running it), rows_done of rows_total raw rows (rows_failed of them rejected), percent_done, rows_per_second over the time spent in batches, an estimated time_left, the last ordering value captured and the last to capture, and timestamps (finished_at: complete).';
+REVOKE ALL ON durable_sink.backfill_progress FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE durable_sink.backfill(regclass, text, text, text, text, text,
+                                                  durable_sink.durability, text, boolean, integer, text)
 FROM PUBLIC;

@@ -50,20 +50,6 @@ PG_FUNCTION_INFO_V1(durable_sink_check_capture_trigger);
 /* Rows appended per batch by the statement trigger. */
 #define CAPTURE_BATCH_ROWS 1000
 
-typedef struct CaptureConfig
-{
-	Oid			trigger_oid;
-	AttrNumber	event_att;
-	AttrNumber	thread_att;
-	AttrNumber	run_att;
-	AttrNumber	correlation_att;	/* 0: none */
-	Datum		origin;			/* text */
-	Durability	mode;
-	bool		announce;
-	bool		inactive;		/* another capture trigger captures the table */
-	CaptureSource source;
-	DraftTupleBuilder *builder;
-} CaptureConfig;
 
 pg_attribute_noreturn()
 static void
@@ -211,6 +197,45 @@ check_declaration(Relation rel, const Trigger *trigger, CaptureKind kind)
 }
 
 /*
+ * Check capture arguments (contract §15: event column, thread_id column,
+ * run_id column, origin, durability mode [, correlation_id column
+ * [, announce]]) against rel and resolve them into *config (allocated in the
+ * current context).  function names the caller in errors.
+ */
+void
+capture_config_resolve(Relation rel, const char *function, int nargs, char **args,
+					   CaptureConfig *config)
+{
+	bool		announce = true;
+
+	if (nargs < 5 || nargs > 7)
+		bad_trigger(function,
+					"expected 5 to 7 trigger arguments: event column, thread_id column, "
+					"run_id column, origin, durability mode [, correlation_id column "
+					"[, announce]]");
+
+	config->event_att = column_argument(rel, function, "event", args[0], true);
+	config->thread_att = column_argument(rel, function, "thread_id", args[1], false);
+	config->run_att = column_argument(rel, function, "run_id", args[2], false);
+	if (text_is_blank(args[3], strlen(args[3])))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: origin is required", function),
+				 errdetail("The fourth trigger argument must not be blank.")));
+	config->origin = CStringGetTextDatum(args[3]);
+	config->mode = mode_argument(function, args[4]);
+	if (nargs >= 6 && args[5][0] != '\0')
+		config->correlation_att = column_argument(rel, function, "correlation_id",
+												  args[5], false);
+	if (nargs == 7 && !parse_bool(args[6], &announce))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: announce must be a boolean, not \"%s\"", function,
+						args[6])));
+	config->announce = announce;
+}
+
+/*
  * Check the trigger's declaration and arguments (contract §15) and resolve
  * them into *config (allocated in the current context).
  */
@@ -218,36 +243,10 @@ static void
 check_capture_trigger(Relation rel, const Trigger *trigger, CaptureKind kind,
 					  CaptureConfig *config)
 {
-	const char *function = capture_function_name(kind);
-	bool		announce = true;
-
 	check_declaration(rel, trigger, kind);
-	if (trigger->tgnargs < 5 || trigger->tgnargs > 7)
-		bad_trigger(function,
-					"expected 5 to 7 trigger arguments: event column, thread_id column, "
-					"run_id column, origin, durability mode [, correlation_id column "
-					"[, announce]]");
-
 	config->trigger_oid = trigger->tgoid;
-	config->event_att = column_argument(rel, function, "event", trigger->tgargs[0], true);
-	config->thread_att = column_argument(rel, function, "thread_id", trigger->tgargs[1], false);
-	config->run_att = column_argument(rel, function, "run_id", trigger->tgargs[2], false);
-	if (text_is_blank(trigger->tgargs[3], strlen(trigger->tgargs[3])))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s: origin is required", function),
-				 errdetail("The fourth trigger argument must not be blank.")));
-	config->origin = CStringGetTextDatum(trigger->tgargs[3]);
-	config->mode = mode_argument(function, trigger->tgargs[4]);
-	if (trigger->tgnargs >= 6 && trigger->tgargs[5][0] != '\0')
-		config->correlation_att = column_argument(rel, function, "correlation_id",
-												  trigger->tgargs[5], false);
-	if (trigger->tgnargs == 7 && !parse_bool(trigger->tgargs[6], &announce))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s: announce must be a boolean, not \"%s\"", function,
-						trigger->tgargs[6])));
-	config->announce = announce;
+	capture_config_resolve(rel, capture_function_name(kind), trigger->tgnargs,
+						   trigger->tgargs, config);
 }
 
 /* Check a capture trigger's declaration and arguments; errors as above. */
@@ -694,14 +693,6 @@ note_seqs(StreamAnnouncement *a, const StoreRow *rows, int from, int to)
 	}
 }
 
-/* A batch of rows waiting to be appended, and whose stream each row is. */
-typedef struct PendingBatch
-{
-	StoreBatch	batch;
-	StreamAnnouncement **stream_of_row; /* per StoreRow */
-	int			capacity;
-} PendingBatch;
-
 /* Append the pending rows; returns how many. */
 static int
 flush_batch(PendingBatch *pending)
@@ -712,6 +703,116 @@ flush_batch(PendingBatch *pending)
 	for (i = 0; i < pending->batch.count; i++)
 		note_seqs(pending->stream_of_row[i], pending->batch.rows, i, i + 1);
 	return pending->batch.count;
+}
+
+static void
+pending_reset(CaptureRun *run)
+{
+	MemoryContextReset(run->batch_context);
+	store_batch_init(&run->pending.batch);
+	run->pending.capacity = 0;
+	run->pending.stream_of_row = NULL;
+}
+
+/*
+ * Start capturing rows in order with config: the work of the statement
+ * trigger, shared with the backfill (backfill.c).  Everything the run
+ * allocates lives in a context of its own under the current one, deleted by
+ * capture_run_end.
+ */
+void
+capture_run_begin(CaptureRun *run, CaptureConfig *config)
+{
+	run->config = config;
+	run->context = AllocSetContextCreate(CurrentMemoryContext, "durable_sink capture run",
+										 ALLOCSET_DEFAULT_SIZES);
+	run->batch_context = AllocSetContextCreate(run->context, "durable_sink capture batch",
+											   ALLOCSET_DEFAULT_SIZES);
+	run->streams = MemoryContextAlloc(run->context, sizeof(StreamTable));
+	stream_table_init(run->streams, run->context);
+	run->rows = 0;
+	run->rejected = 0;
+	run->appended = 0;
+	run->unflushed = 0;
+	pending_reset(run);
+}
+
+/*
+ * Capture one raw row (its columns at config's attribute numbers in slot):
+ * normalize it, stage what the mode keeps, record it in capture_failures if
+ * the normalizer rejects it.  Appends every CAPTURE_BATCH_ROWS raw rows.
+ */
+void
+capture_run_row(CaptureRun *run, TupleTableSlot *slot)
+{
+	PendingBatch *pending = &run->pending;
+	MemoryContext old;
+	NormalizeInput input;
+	ErrorData  *rejection;
+	StreamAnnouncement *stream;
+	int			before = pending->batch.count;
+	int			i;
+
+	CHECK_FOR_INTERRUPTS();
+	old = MemoryContextSwitchTo(run->batch_context);
+	row_input(run->config, slot, &input);
+	stream = stream_of(run->streams, &input);
+	stream->rows++;
+	run->rows++;
+	if (!sink_capture(&input, run->config->mode, run->config->builder, true, &pending->batch,
+					  &rejection))
+	{
+		sink_record_failure(&input, &run->config->source, rejection, false);
+		run->rejected++;
+	}
+	if (pending->batch.count > pending->capacity)
+	{
+		pending->capacity = pending->batch.capacity;
+		pending->stream_of_row = pending->stream_of_row ?
+			repalloc(pending->stream_of_row, sizeof(void *) * pending->capacity) :
+			palloc(sizeof(void *) * pending->capacity);
+	}
+	for (i = before; i < pending->batch.count; i++)
+		pending->stream_of_row[i] = stream;
+	MemoryContextSwitchTo(old);
+
+	if (++run->unflushed == CAPTURE_BATCH_ROWS)
+	{
+		run->appended += flush_batch(pending);
+		pending_reset(run);
+		run->unflushed = 0;
+	}
+}
+
+/*
+ * Append what is staged, warn about the rejected rows ("N of M events
+ * <what> <table> were not captured"), announce each stream once, count the
+ * run for entry_point (durable_sink.stats), and free the run's memory.
+ */
+void
+capture_run_end(CaptureRun *run, const char *what, StatsEntryPoint entry_point)
+{
+	ListCell   *lc;
+	StatsCall	call = {0};
+
+	run->appended += flush_batch(&run->pending);
+	if (run->rejected > 0)
+		ereport(WARNING,
+				(errmsg("durable_sink: " INT64_FORMAT " of " INT64_FORMAT " events %s %s were not captured",
+						run->rejected, run->rows, what, run->config->source.table),
+				 errdetail("They are recorded in durable_sink.capture_failures.")));
+	if (run->config->announce)
+	{
+		foreach(lc, run->streams->all)
+			announce_stream(run->config, lfirst(lc), true);
+		call.announced = list_length(run->streams->all);
+	}
+	call.normalized = run->rows - run->rejected;
+	call.rejected = run->rejected;
+	call.appended = run->appended;
+	stats_count(entry_point, &call);
+	MemoryContextDelete(run->context);
+	run->context = NULL;
 }
 
 /*
@@ -737,85 +838,19 @@ durable_sink_capture_statement(PG_FUNCTION_ARGS)
 	TriggerData *td = trigger_data(fcinfo, function);
 	CaptureConfig *config;
 	TupleTableSlot *slot;
-	MemoryContext trigger_context = CurrentMemoryContext;
-	MemoryContext batch_context;
-	PendingBatch pending;
-	StreamTable streams;
-	int64		rejected = 0;
-	int			raw_rows = 0;
-	ListCell   *lc;
-	StatsCall	call = {0};
+	CaptureRun	run;
 
 	check_trigger_event(td, function, true);
 	config = capture_config(fcinfo, td, CAPTURE_STATEMENT);
 	if (config->inactive)
 		return PointerGetDatum(NULL);
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(td->tg_relation), &TTSOpsMinimalTuple);
-	batch_context = AllocSetContextCreate(trigger_context, "durable_sink capture batch",
-										  ALLOCSET_DEFAULT_SIZES);
 
-	stream_table_init(&streams, trigger_context);
-	MemoryContextSwitchTo(batch_context);
-	store_batch_init(&pending.batch);
-	pending.capacity = 0;
-	pending.stream_of_row = NULL;
-
+	capture_run_begin(&run, config);
 	tuplestore_rescan(td->tg_newtable);
-	while (next_new_row(td->tg_newtable, slot, trigger_context))
-	{
-		NormalizeInput input;
-		ErrorData  *rejection;
-		StreamAnnouncement *stream;
-		int			before = pending.batch.count;
-		int			i;
-
-		CHECK_FOR_INTERRUPTS();
-		row_input(config, slot, &input);
-		stream = stream_of(&streams, &input);
-		stream->rows++;
-		if (!sink_capture(&input, config->mode, config->builder, true, &pending.batch,
-						  &rejection))
-		{
-			sink_record_failure(&input, &config->source, rejection, false);
-			rejected++;
-		}
-		if (pending.batch.count > pending.capacity)
-		{
-			pending.capacity = pending.batch.capacity;
-			pending.stream_of_row = pending.stream_of_row ?
-				repalloc(pending.stream_of_row, sizeof(void *) * pending.capacity) :
-				palloc(sizeof(void *) * pending.capacity);
-		}
-		for (i = before; i < pending.batch.count; i++)
-			pending.stream_of_row[i] = stream;
-
-		if (++raw_rows % CAPTURE_BATCH_ROWS == 0)
-		{
-			call.appended += flush_batch(&pending);
-			MemoryContextReset(batch_context);
-			store_batch_init(&pending.batch);
-			pending.capacity = 0;
-			pending.stream_of_row = NULL;
-		}
-	}
-	call.appended += flush_batch(&pending);
-	MemoryContextSwitchTo(trigger_context);
-	MemoryContextDelete(batch_context);
+	while (next_new_row(td->tg_newtable, slot, CurrentMemoryContext))
+		capture_run_row(&run, slot);
+	capture_run_end(&run, "inserted into", STATS_CAPTURE_STATEMENT);
 	ExecDropSingleTupleTableSlot(slot);
-
-	if (rejected > 0)
-		ereport(WARNING,
-				(errmsg("durable_sink: " INT64_FORMAT " of %d events inserted into %s were not captured",
-						rejected, raw_rows, config->source.table),
-				 errdetail("They are recorded in durable_sink.capture_failures.")));
-	if (config->announce)
-	{
-		foreach(lc, streams.all)
-			announce_stream(config, lfirst(lc), true);
-		call.announced = list_length(streams.all);
-	}
-	call.normalized = raw_rows - rejected;
-	call.rejected = rejected;
-	stats_count(STATS_CAPTURE_STATEMENT, &call);
 	return PointerGetDatum(NULL);
 }

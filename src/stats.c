@@ -82,6 +82,7 @@ static const char *const entry_point_names[STATS_ENTRY_POINT_COUNT] = {
 	[STATS_APPEND] = "append",
 	[STATS_CAPTURE] = "capture",
 	[STATS_CAPTURE_STATEMENT] = "capture_statement",
+	[STATS_BACKFILL] = "backfill",
 	[STATS_ANNOUNCER] = "announcer",
 };
 

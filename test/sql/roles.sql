@@ -160,6 +160,23 @@ SELECT count(*) AS subscriptions FROM durable_sink.all_subscription_lag;
 SELECT mode, positions_pending, committing_transactions FROM durable_sink.feed_latency;
 SELECT count(*) > 0 AS relations FROM durable_sink.relation_sizes;
 SELECT durable_sink.stats_reset() IS NOT NULL AS reset;
+
+-- The owner backfills the history of a raw table of its own; the admin
+-- watches the progress.
+SET ROLE regress_app_owner;
+CREATE TABLE raw_history (id int PRIMARY KEY, thread_id text, run_id text, event jsonb);
+INSERT INTO raw_history
+SELECT g, 't-history', 'r-history', jsonb_build_object('event_type', 'error', 'message', 'h' || g)
+FROM generate_series(1, 3) g;
+SET client_min_messages = warning;   -- the per-batch NOTICEs carry timings
+CALL durable_sink.backfill('raw_history', 'event', 'thread_id', 'run_id', 'app', 'id', batch_size => 2);
+RESET client_min_messages;
+RESET ROLE;
+SET ROLE regress_app_reader;
+SELECT seq, payload->>'message' AS message FROM durable_sink.read('thread', 't-history');
+RESET ROLE;
+SET ROLE regress_app_admin;
+SELECT raw_table, running, rows_done, rows_total, percent_done FROM durable_sink.backfill_progress;
 RESET ROLE;
 
 -- What the roles cannot do.
