@@ -2,7 +2,7 @@
 -- entry point (deltas around each call, then a reset).  In a database of
 -- its own: counters and views are per database, so other suites' work
 -- does not show.  The server has the library preloaded (scripts/lib.sh);
--- test/t/008_monitoring.pl covers a server without it.
+-- test/t/010_monitoring.pl covers a server without it.
 \pset null '(null)'
 SELECT current_database() AS regress_db \gset
 CREATE DATABASE regress_ds_monitoring;
