@@ -22,7 +22,7 @@ PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 # $PG_ABS_BUILDDIR/results (pg_regress sets it to the --outputdir).
 REGRESS     = mapping validation drafts run_lifecycle permission compaction encoding \
               transactions privileges store emit capture partitions listen extension_schema \
-              roles edge_cases cancel srf_call_styles feed capture_ddl
+              roles edge_cases cancel srf_call_styles feed capture_ddl retention
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=durable_sink
 
 # isolation specs: test/specs/<name>.spec against test/expected/<name>.out,
