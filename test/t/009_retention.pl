@@ -189,7 +189,7 @@ is($replaced, 3, 'the example schedules three jobs hourly (here: every minute)')
 $node->safe_psql('postgres', q{
   TRUNCATE handed;
   SELECT count(*) FROM generate_series(1, 5) g,
-    LATERAL durable_sink.emit(jsonb_build_object('event_type', 'text_delta', 'delta', 'old'),
+    LATERAL durable_sink.emit(jsonb_build_object('event_type', 'text_delta', 'delta', 'old' || g),
                               'cron-t', 'cron-r', mode => 'full_fidelity') e;
   SELECT count(*) FROM durable_sink.emit('{"event_type":"text_delta","delta":1}', 'cron-t', 'cron-r');
   UPDATE durable_sink.events SET created_at = now() - interval '2 days' WHERE thread_id = 'cron-t';
