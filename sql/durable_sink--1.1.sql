@@ -594,7 +594,6 @@ DECLARE
     covered bigint;
     n bigint := 0;
     last_seen bigint;
-    pruned bigint;
 BEGIN
     IF subscription IS NULL OR max_rows IS NULL THEN
         RAISE EXCEPTION '% must not be null', CASE WHEN subscription IS NULL THEN 'subscription' ELSE 'max_rows' END
@@ -625,13 +624,14 @@ BEGIN
     END LOOP;
     -- Retention (contract §21), checked after the read with a newer
     -- snapshot: a deletion that took events from the read is seen here.
-    pruned := durable_sink.pruned_after(greatest(sub.checkpoint, sub.pruned_accepted),
-                                        sub.event_kinds, sub.fidelities::text[]);
-    IF pruned IS NOT NULL THEN
+    IF durable_sink.pruned_after(greatest(sub.checkpoint, sub.pruned_accepted),
+                                 sub.event_kinds, sub.fidelities::text[]) IS NOT NULL THEN
         RAISE EXCEPTION 'subscription "%" is behind the retained range of the feed', subscription
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('Retention deleted events after its checkpoint %s, up to position %s, that may match its filters.',
-                                  sub.checkpoint, pruned),
+                                  sub.checkpoint,
+                                  durable_sink.pruned_after(greatest(sub.checkpoint, sub.pruned_accepted),
+                                                            sub.event_kinds, sub.fidelities::text[])),
                   HINT = format('To continue with the retained events, call durable_sink.accept_pruned(%L); or drop the subscription and create it again.',
                                 subscription);
     END IF;
@@ -1075,6 +1075,9 @@ COMMENT ON FUNCTION durable_sink.retained_range(text, text) IS
 -- with these filters (NULL: any): the highest deleted position, or NULL.
 -- Read with a snapshot taken now, so a poll that calls it after reading
 -- sees every deletion its read could have missed (src/retention.c).
+-- Executable by PUBLIC (unlike the rest): poll calls it as the caller, so a
+-- role granted poll keeps polling without a new grant; it tells only the
+-- positions retention deleted.
 CREATE FUNCTION durable_sink.pruned_after(after_position bigint, event_kinds text[],
                                           fidelities text[])
 RETURNS bigint
@@ -1131,7 +1134,6 @@ REVOKE EXECUTE ON FUNCTION
     durable_sink.prune_events_batch(timestamptz, durable_sink.fidelity_class[], bigint, integer, regclass),
     durable_sink.prune_capture_failures(interval),
     durable_sink.retained_range(text, text),
-    durable_sink.pruned_after(bigint, text[], text[]),
     durable_sink.feed_retained_range(),
     durable_sink.accept_pruned(text)
 FROM PUBLIC;
