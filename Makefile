@@ -7,7 +7,7 @@ OBJS        = src/module.o src/normalize.o src/event_validate.o src/event_mappin
               src/draft.o src/durability.o src/run_state.o src/compaction.o \
               src/compaction_state.o src/state_access.o src/text_util.o src/store.o src/sink.o \
               src/announce.o src/announcer.o src/capture.o src/capture_partitions.o src/feed.o \
-              src/xact_list.o src/stats.o src/backfill.o
+              src/xact_list.o src/stats.o src/backfill.o src/retention.o
 DATA        = sql/durable_sink--1.0.sql sql/durable_sink--1.1.sql sql/durable_sink--1.0--1.1.sql \
               durable_sink--1.0.control
 PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
@@ -22,14 +22,14 @@ PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"
 # $PG_ABS_BUILDDIR/results (pg_regress sets it to the --outputdir).
 REGRESS     = mapping validation drafts run_lifecycle permission compaction encoding \
               transactions privileges store emit capture partitions listen extension_schema \
-              roles edge_cases cancel srf_call_styles feed capture_ddl user_suite monitoring backfill
+              roles edge_cases cancel srf_call_styles feed capture_ddl user_suite monitoring backfill retention
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=durable_sink
 
 # isolation specs: test/specs/<name>.spec against test/expected/<name>.out,
 # output in output_iso/
 ISOLATION   = run_start_race compaction_race append_race idempotency_race \
               emit_run_start_race lock_order held_snapshot feed_skip feed_pollers \
-              feed_rollback
+              feed_rollback retention_race
 ISOLATION_OPTS = --inputdir=test --load-extension=durable_sink
 
 # Both kinds share test/expected: a name in both lists would compare two

@@ -22,6 +22,8 @@ PG_MAJOR=${PG_MAJOR:-15}
 #   binutils                 nm, for the exported-symbols check
 #   python3                  the sample-event generator (demo, benchmarks, TAP)
 #   perl, libipc-run-perl    the TAP tests (prove, IPC::Run)
+#   postgresql-N-cron        pg_cron, for the README's retention schedule
+#                            (test/t/009_retention.pl runs it)
 deps_packages() {
     local purpose pkgs=()
     for purpose in "$@"; do
@@ -29,7 +31,7 @@ deps_packages() {
             build) pkgs+=("postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" make gcc) ;;
             demo)  pkgs+=($(deps_packages build) python3) ;;
             test)  pkgs+=($(deps_packages build) "postgresql-client-$PG_MAJOR" binutils python3 perl
-                          libipc-run-perl) ;;
+                          libipc-run-perl "postgresql-$PG_MAJOR-cron") ;;
             bench) pkgs+=($(deps_packages build) python3) ;;
             all)   pkgs+=($(deps_packages demo test bench)) ;;
             *) echo "deps.sh: unknown purpose '$purpose' (build, demo, test, bench, all)" >&2

@@ -487,6 +487,8 @@ BEGIN ATOMIC
         ('reader', 4, 'EXECUTE ON FUNCTION durable_sink.read_all(bigint, integer)'),
         ('reader', 5, 'EXECUTE ON FUNCTION durable_sink.feed_horizon()'),
         ('reader', 6, 'EXECUTE ON FUNCTION durable_sink.feed_status()'),
+        ('reader', 7, 'EXECUTE ON FUNCTION durable_sink.retained_range(text, text)'),
+        ('reader', 8, 'EXECUTE ON FUNCTION durable_sink.feed_retained_range()'),
         ('consumer', 1, 'USAGE ON SCHEMA durable_sink'),
         ('consumer', 2, 'EXECUTE ON FUNCTION durable_sink.read_all(bigint, integer)'),
         ('consumer', 3, 'EXECUTE ON FUNCTION durable_sink.feed_horizon()'),
@@ -498,6 +500,9 @@ BEGIN ATOMIC
         ('consumer', 9, 'EXECUTE ON FUNCTION durable_sink.ack(text, bigint)'),
         ('consumer', 10, 'SELECT, INSERT, UPDATE, DELETE ON durable_sink.subscriptions'),
         ('consumer', 11, 'SELECT ON durable_sink.subscription_lag'),
+        ('consumer', 12, 'EXECUTE ON FUNCTION durable_sink.retained_range(text, text)'),
+        ('consumer', 13, 'EXECUTE ON FUNCTION durable_sink.feed_retained_range()'),
+        ('consumer', 14, 'EXECUTE ON FUNCTION durable_sink.accept_pruned(text)'),
         ('admin', 1, 'USAGE ON SCHEMA durable_sink'),
         ('admin', 2, 'SELECT ON ALL TABLES IN SCHEMA durable_sink'),
         ('admin', 3, 'DELETE ON durable_sink.capture_failures, durable_sink.live_frames'),
@@ -508,7 +513,14 @@ BEGIN ATOMIC
         ('admin', 8, 'EXECUTE ON FUNCTION durable_sink.stats_reset()'),
         ('admin', 9, 'EXECUTE ON FUNCTION durable_sink.feed_progress()'),
         ('admin', 10, 'EXECUTE ON FUNCTION durable_sink.feed_transactions()'),
-        ('admin', 11, 'EXECUTE ON FUNCTION durable_sink.feed_backlog(bigint, text[], text[], text[], text)')
+        ('admin', 11, 'EXECUTE ON FUNCTION durable_sink.feed_backlog(bigint, text[], text[], text[], text)'),
+        ('admin', 12, 'DELETE ON durable_sink.events, durable_sink.feed'),
+        ('admin', 13, 'UPDATE (pruned_head) ON durable_sink.scopes'),
+        ('admin', 14, 'INSERT ON durable_sink.retention_log'),
+        ('admin', 15, 'EXECUTE ON PROCEDURE durable_sink.prune_events(interval, durable_sink.fidelity_class[], regclass, integer, bigint, integer)'),
+        ('admin', 16, 'EXECUTE ON FUNCTION durable_sink.prune_events_batch(timestamptz, durable_sink.fidelity_class[], bigint, integer, regclass)'),
+        ('admin', 17, 'EXECUTE ON FUNCTION durable_sink.check_archive(regclass)'),
+        ('admin', 18, 'EXECUTE ON FUNCTION durable_sink.prune_capture_failures(interval)')
     ) AS p(kind, n, privilege)
     WHERE p.kind OPERATOR(pg_catalog.=) role_privileges.kind
     ORDER BY p.n;
@@ -576,12 +588,13 @@ BEGIN
     TRUNCATE durable_sink.events, durable_sink.scopes, durable_sink.idempotency_keys,
              durable_sink.run_state, durable_sink.compaction_state,
              durable_sink.compaction_fingerprints, durable_sink.capture_failures,
-             durable_sink.live_frames, durable_sink.outbox, durable_sink.subscriptions
+             durable_sink.live_frames, durable_sink.outbox, durable_sink.subscriptions,
+             durable_sink.retention_log, durable_sink.backfills
         RESTART IDENTITY;
 END
 $$;
 COMMENT ON FUNCTION durable_sink.reset() IS
-    'Empty the event store, the feed, the run and compaction state, capture failures, stored live frames and subscriptions, and restart event_ids and scope numbers at 1 (feed positions continue: a position is never handed out twice). For test suites: call it first so a suite starts clean. Admin only (not granted to PUBLIC); takes ACCESS EXCLUSIVE locks on those tables until the transaction ends.';
+    'Empty the event store, the feed, the run and compaction state, capture failures, stored live frames, subscriptions, the retention log and backfill progress, and restart event_ids and scope numbers at 1 (feed positions continue: a position is never handed out twice). For test suites: call it first so a suite starts clean. Admin only (not granted to PUBLIC); takes ACCESS EXCLUSIVE locks on those tables until the transaction ends.';
 
 REVOKE EXECUTE ON FUNCTION durable_sink.role_privileges(text),
     durable_sink.grant_privileges(regrole, text), durable_sink.revoke_privileges(regrole, text),
@@ -795,6 +808,19 @@ BEGIN
         last_seen := poll."position";
         RETURN NEXT;
     END LOOP;
+    -- Retention (contract §21), checked after the read with a newer
+    -- snapshot: a deletion that took events from the read is seen here.
+    IF durable_sink.pruned_after(greatest(sub.checkpoint, sub.pruned_accepted),
+                                 sub.event_kinds, sub.fidelities::text[]) IS NOT NULL THEN
+        RAISE EXCEPTION 'subscription "%" is behind the retained range of the feed', subscription
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('Retention deleted events after its checkpoint %s, up to position %s, that may match its filters.',
+                                  sub.checkpoint,
+                                  durable_sink.pruned_after(greatest(sub.checkpoint, sub.pruned_accepted),
+                                                            sub.event_kinds, sub.fidelities::text[])),
+                  HINT = format('To continue with the retained events, call durable_sink.accept_pruned(%L); or drop the subscription and create it again.',
+                                subscription);
+    END IF;
     -- A full batch covers the feed up to its last event; a short one up to
     -- the horizon (nothing else there matches).
     covered := CASE WHEN n = max_rows THEN last_seen ELSE greatest(horizon, sub.checkpoint) END;
@@ -804,7 +830,7 @@ BEGIN
 END
 $poll$;
 COMMENT ON FUNCTION durable_sink.poll(text, integer) IS
-    'The next batch of a subscription (contract §20): up to max_rows events after its checkpoint that match its filters, in position order. Until ack moves the checkpoint, polls return the same batch (at-least-once); poll, write and ack in one transaction for exactly-once, and concurrent pollers of one subscription serialize. Errors: 22004, 22023, 42704 unknown subscription.';
+    'The next batch of a subscription (contract §20): up to max_rows events after its checkpoint that match its filters, in position order. Until ack moves the checkpoint, polls return the same batch (at-least-once); poll, write and ack in one transaction for exactly-once, and concurrent pollers of one subscription serialize. Errors: 22004, 22023, 42704 unknown subscription, 55000 retention deleted events after its checkpoint that may match its filters (contract §21: accept_pruned).';
 
 CREATE FUNCTION durable_sink.ack(subscription text, up_to_position bigint DEFAULT NULL)
 RETURNS bigint
@@ -1188,4 +1214,396 @@ COMMENT ON VIEW durable_sink.backfill_progress IS
 REVOKE ALL ON durable_sink.backfill_progress FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE durable_sink.backfill(regclass, text, text, text, text, text,
                                                   durable_sink.durability, text, boolean, integer, text)
+FROM PUBLIC;
+
+-- ------------------------------------------------------------------------
+-- Retention (contract §21): deleting old events without breaking a
+-- guarantee.  CALL durable_sink.prune_events() deletes events by age and
+-- fidelity in batches, one transaction each; a scope's head (the last seq
+-- handed out) survives the deletion of its newest events; the feed loses
+-- the positions of deleted events; subscriptions behind a deletion get an
+-- error until they accept it.
+-- ------------------------------------------------------------------------
+
+-- The last seq handed out in a scope, when retention deleted the scope's
+-- newest events (0: never).  Appends continue after
+-- greatest(max(seq) of the scope's events, pruned_head) (src/store.c), so a
+-- seq is never handed out twice.  Written only by retention, and only for
+-- a scope whose newest event it deletes: appends never write this row.
+ALTER TABLE durable_sink.scopes ADD COLUMN pruned_head bigint NOT NULL DEFAULT 0;
+COMMENT ON COLUMN durable_sink.scopes.pruned_head IS
+    'The scope''s head (last seq handed out) recorded by retention when it deleted the scope''s newest events; 0: never. Appends continue after greatest(max(seq) of its events, pruned_head) (contract §21).';
+
+-- Retention deletes the feed rows of the events it deletes.
+CREATE INDEX feed_event_id ON durable_sink.feed (event_id);
+
+-- One row per retention batch that deleted events: what it deleted and the
+-- positions they had.  Polls compare it with their checkpoint.
+CREATE TABLE durable_sink.retention_log (
+    batch_id        bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pruned_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    events          bigint  NOT NULL,       -- events deleted (or archived)
+    first_position  bigint,                 -- lowest and highest feed position deleted
+    last_position   bigint,
+    fidelities      durable_sink.fidelity_class[] NOT NULL,  -- of the deleted events
+    event_kinds     text[]  NOT NULL,       -- of the deleted events
+    archive         regclass                -- where they went; NULL: deleted
+);
+CREATE INDEX retention_log_last_position ON durable_sink.retention_log (last_position);
+COMMENT ON TABLE durable_sink.retention_log IS
+    'One row per retention batch that deleted events (contract §21): how many, their lowest and highest feed positions, their fidelities and event kinds, the archive table they were moved to (NULL: deleted).';
+SELECT pg_catalog.pg_extension_config_dump('durable_sink.retention_log', '');
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('durable_sink.retention_log', 'batch_id')::regclass, '');
+
+-- A subscription accepts the deletions up to this position (accept_pruned).
+ALTER TABLE durable_sink.subscriptions ADD COLUMN pruned_accepted bigint NOT NULL DEFAULT 0;
+COMMENT ON COLUMN durable_sink.subscriptions.pruned_accepted IS
+    'Retention deletions up to this feed position are accepted (durable_sink.accept_pruned): poll raises no error for them (contract §21).';
+
+-- The archive table's check: every column of durable_sink.events, with
+-- its type, and none that needs a value retention cannot give.
+CREATE FUNCTION durable_sink.check_archive(archive regclass)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $check$
+DECLARE
+    col record;
+BEGIN
+    IF archive IS NULL THEN
+        RETURN;
+    END IF;
+    IF archive = 'durable_sink.events'::regclass THEN
+        RAISE EXCEPTION 'archive must not be durable_sink.events' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF (SELECT c.relkind FROM pg_class c WHERE c.oid = archive) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'archive "%" is not a table', archive USING ERRCODE = 'wrong_object_type';
+    END IF;
+    FOR col IN
+        SELECT e.attname, e.atttypid, a.atttypid AS archive_type
+        FROM pg_attribute e
+        LEFT JOIN pg_attribute a ON a.attrelid = archive AND a.attname = e.attname
+                                AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE e.attrelid = 'durable_sink.events'::regclass AND e.attnum > 0 AND NOT e.attisdropped
+        ORDER BY e.attnum
+    LOOP
+        IF col.archive_type IS NULL THEN
+            RAISE EXCEPTION 'archive "%" has no column "%"', archive, col.attname
+                USING ERRCODE = 'undefined_column',
+                      HINT = 'An archive table has the columns of durable_sink.events: CREATE TABLE archive (LIKE durable_sink.events).';
+        ELSIF col.archive_type <> col.atttypid THEN
+            RAISE EXCEPTION 'column "%" of archive "%" has type %, durable_sink.events has %',
+                col.attname, archive, col.archive_type::regtype, col.atttypid::regtype
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END LOOP;
+    SELECT a.attname INTO col
+    FROM pg_attribute a
+    WHERE a.attrelid = archive AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+      AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
+      AND NOT EXISTS (SELECT 1 FROM pg_attribute e
+                      WHERE e.attrelid = 'durable_sink.events'::regclass AND e.attname = a.attname
+                        AND e.attnum > 0 AND NOT e.attisdropped);
+    IF FOUND THEN
+        RAISE EXCEPTION 'archive "%" has a column "%" that durable_sink.events lacks, NOT NULL without a default', archive, col.attname
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$check$;
+COMMENT ON FUNCTION durable_sink.check_archive(regclass) IS
+    'Checks that a table can be a retention archive (contract §21): it has every column of durable_sink.events with the same type (more columns only if nullable or with a default). Errors: 22023 the event store itself, or an extra NOT NULL column without default; 42809 not a table; 42703 a missing column; 42804 a column of another type.';
+
+-- One batch of retention, in the caller's transaction.
+CREATE FUNCTION durable_sink.prune_events_batch(cutoff timestamptz,
+                                                fidelities durable_sink.fidelity_class[],
+                                                after_event_id bigint,
+                                                batch_size integer,
+                                                archive regclass DEFAULT NULL,
+                                                OUT removed bigint,
+                                                OUT last_event_id bigint)
+RETURNS record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $batch$
+DECLARE
+    ids bigint[];
+    tops bigint[];
+    top_seqs bigint[];
+    locked bigint[];
+    skipped bigint[];
+    gone_ids bigint[];
+    gone_fidelities durable_sink.fidelity_class[];
+    gone_kinds text[];
+    first_pos bigint;
+    last_pos bigint;
+    col_list text;
+BEGIN
+    IF cutoff IS NULL OR fidelities IS NULL OR after_event_id IS NULL OR batch_size IS NULL THEN
+        RAISE EXCEPTION '% must not be null',
+            CASE WHEN cutoff IS NULL THEN 'cutoff' WHEN fidelities IS NULL THEN 'fidelities'
+                 WHEN after_event_id IS NULL THEN 'after_event_id' ELSE 'batch_size' END
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM durable_sink.check_archive(archive);
+    removed := 0;
+
+    -- The batch: old events of those fidelities after the cursor, in
+    -- event_id order.  Events appended with an idempotency key stay: their
+    -- key must keep answering retries with the original event.
+    SELECT array_agg(c.event_id ORDER BY c.event_id), max(c.event_id) INTO ids, last_event_id
+    FROM (SELECT e.event_id FROM durable_sink.events e
+          WHERE e.event_id > after_event_id AND e.created_at < cutoff
+            AND e.fidelity = ANY (fidelities) AND e.idempotency_key IS NULL
+          ORDER BY e.event_id LIMIT batch_size) c;
+    IF ids IS NULL THEN
+        RETURN;
+    END IF;
+
+    -- The scopes whose newest event the batch holds: their head must be
+    -- recorded (scopes.pruned_head), under their row lock, which appends
+    -- take too.  A scope whose row an appending transaction holds is
+    -- skipped (SKIP LOCKED), its events left for a later run: retention
+    -- never waits for a writer, and a writer waits for at most this batch.
+    -- Locked in the appenders' order (scope type, key).
+    SELECT array_agg(t.scope_no), array_agg(t.seq) INTO tops, top_seqs
+    FROM (SELECT e.thread_scope AS scope_no, max(e.thread_seq) AS seq, true AS thread
+          FROM durable_sink.events e
+          WHERE e.event_id = ANY (ids) AND e.thread_scope IS NOT NULL GROUP BY e.thread_scope
+          UNION ALL
+          SELECT e.run_scope, max(e.run_seq), false
+          FROM durable_sink.events e
+          WHERE e.event_id = ANY (ids) AND e.run_scope IS NOT NULL GROUP BY e.run_scope) t
+    WHERE NOT EXISTS (SELECT 1 FROM durable_sink.events h
+                      WHERE t.thread AND h.thread_scope = t.scope_no AND h.thread_seq > t.seq)
+      AND NOT EXISTS (SELECT 1 FROM durable_sink.events h
+                      WHERE NOT t.thread AND h.run_scope = t.scope_no AND h.run_seq > t.seq);
+    IF tops IS NOT NULL THEN
+        SELECT array_agg(l.scope_no) INTO locked
+        FROM (SELECT s.scope_no FROM durable_sink.scopes s
+              WHERE s.scope_no = ANY (tops)
+              ORDER BY s.scope_type, s.scope_key
+              FOR NO KEY UPDATE SKIP LOCKED) l;
+        SELECT array_agg(t) INTO skipped
+        FROM unnest(tops) t WHERE locked IS NULL OR t <> ALL (locked);
+        IF skipped IS NOT NULL THEN
+            SELECT array_agg(e.event_id) INTO ids
+            FROM durable_sink.events e
+            WHERE e.event_id = ANY (ids)
+              AND (e.thread_scope IS NULL OR e.thread_scope <> ALL (skipped))
+              AND (e.run_scope IS NULL OR e.run_scope <> ALL (skipped));
+            IF ids IS NULL THEN
+                RETURN;
+            END IF;
+        END IF;
+    END IF;
+
+    IF archive IS NULL THEN
+        WITH gone AS (DELETE FROM durable_sink.events e WHERE e.event_id = ANY (ids)
+                      RETURNING e.event_id, e.fidelity, e.event_kind)
+        SELECT array_agg(g.event_id), array_agg(DISTINCT g.fidelity), array_agg(DISTINCT g.event_kind)
+        INTO gone_ids, gone_fidelities, gone_kinds FROM gone g;
+    ELSE
+        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO col_list
+        FROM pg_attribute a
+        WHERE a.attrelid = 'durable_sink.events'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+        EXECUTE format('WITH gone AS (DELETE FROM durable_sink.events e '
+                       '              WHERE e.event_id OPERATOR(pg_catalog.=) ANY ($1) RETURNING e.*), '
+                       '     moved AS (INSERT INTO %s (%s) SELECT %s FROM gone) '
+                       'SELECT pg_catalog.array_agg(g.event_id), pg_catalog.array_agg(DISTINCT g.fidelity), '
+                       '       pg_catalog.array_agg(DISTINCT g.event_kind) FROM gone g',
+                       archive, col_list, col_list)
+        INTO gone_ids, gone_fidelities, gone_kinds USING ids;
+    END IF;
+    IF gone_ids IS NULL THEN
+        RETURN;                 -- a concurrent retention run deleted them
+    END IF;
+    removed := cardinality(gone_ids);
+
+    WITH gone AS (DELETE FROM durable_sink.feed f WHERE f.event_id = ANY (gone_ids)
+                  RETURNING f.position)
+    SELECT min(g.position), max(g.position) INTO first_pos, last_pos FROM gone g;
+
+    UPDATE durable_sink.scopes s SET pruned_head = t.seq
+    FROM unnest(tops, top_seqs) AS t(scope_no, seq)
+    WHERE s.scope_no = t.scope_no AND t.scope_no = ANY (locked) AND s.pruned_head < t.seq;
+
+    INSERT INTO durable_sink.retention_log
+        (events, first_position, last_position, fidelities, event_kinds, archive)
+    VALUES (removed, first_pos, last_pos, gone_fidelities, gone_kinds, archive);
+END
+$batch$;
+COMMENT ON FUNCTION durable_sink.prune_events_batch(timestamptz, durable_sink.fidelity_class[], bigint, integer, regclass) IS
+    'One retention batch in the caller''s transaction (contract §21): deletes (or moves to archive) up to batch_size events with event_id > after_event_id, created_at < cutoff, one of the fidelities and no idempotency key, with their feed rows; records the head of each scope whose newest event it deletes. Skips the events of a scope an appending transaction holds. Returns how many it deleted and the highest event_id it looked at (NULL: nothing left). Errors: 22004, 22023 batch_size < 1, and those of check_archive.';
+
+-- Retention by age and fidelity, one transaction per batch: CALL it
+-- outside a transaction block (a procedure can COMMIT only there).  No SET
+-- clause (a procedure with one cannot COMMIT): every name and operator in
+-- it is schema-qualified instead.
+CREATE PROCEDURE durable_sink.prune_events(
+    older_than interval DEFAULT '1 day',
+    fidelities durable_sink.fidelity_class[] DEFAULT '{observed_runtime_event}',
+    archive regclass DEFAULT NULL,
+    batch_size integer DEFAULT 10000,
+    INOUT removed bigint DEFAULT NULL,
+    INOUT batches integer DEFAULT NULL)
+LANGUAGE plpgsql
+AS $prune$
+DECLARE
+    cutoff timestamptz;
+    cursor_id bigint := 0;
+    batch record;
+BEGIN
+    IF older_than IS NULL OR fidelities IS NULL OR batch_size IS NULL THEN
+        RAISE EXCEPTION '% must not be null',
+            CASE WHEN older_than IS NULL THEN 'older_than' WHEN fidelities IS NULL THEN 'fidelities'
+                 ELSE 'batch_size' END
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF older_than OPERATOR(pg_catalog.<) '0'::pg_catalog.interval THEN
+        RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    cutoff := pg_catalog.now() OPERATOR(pg_catalog.-) older_than;
+    removed := 0;
+    batches := 0;
+    LOOP
+        SELECT b.removed, b.last_event_id INTO batch
+        FROM durable_sink.prune_events_batch(cutoff, fidelities, cursor_id, batch_size, archive) b;
+        EXIT WHEN batch.last_event_id IS NULL;
+        removed := removed OPERATOR(pg_catalog.+) batch.removed;
+        batches := batches OPERATOR(pg_catalog.+) 1;
+        cursor_id := batch.last_event_id;
+        COMMIT;
+    END LOOP;
+END
+$prune$;
+COMMENT ON PROCEDURE durable_sink.prune_events(interval, durable_sink.fidelity_class[], regclass, integer, bigint, integer) IS
+    'Retention (contract §21): deletes the events created more than older_than ago (default 1 day) whose fidelity is one of fidelities (default observed_runtime_event), or moves them to archive (a table with the columns of durable_sink.events), in batches of batch_size events, committing after each: a writer waits for at most one batch. Keeps events appended with an idempotency key, and leaves for a later run those of a scope an appending transaction holds. Returns removed (events) and batches. CALL it outside a transaction block. Errors: 22004, 22023, check_archive''s; 2D000 inside a transaction block.';
+
+-- Capture failures get the same retention as live frames: a DELETE of old
+-- rows, which no writer ever waits for (they only insert).
+CREATE FUNCTION durable_sink.prune_capture_failures(older_than interval DEFAULT '30 days')
+RETURNS bigint
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $prune_failures$
+    WITH gone AS (DELETE FROM durable_sink.capture_failures
+                  WHERE failed_at < now() - older_than RETURNING 1)
+    SELECT count(*) FROM gone;
+$prune_failures$;
+COMMENT ON FUNCTION durable_sink.prune_capture_failures(interval) IS
+    'Deletes the capture failures recorded more than older_than ago (default 30 days); returns how many (contract §21). NULL in, NULL out.';
+COMMENT ON FUNCTION durable_sink.prune_live_frames(interval) IS
+    'Deletes the live frames stored more than older_than ago (default 1 day); returns how many (contract §17, §21). NULL in, NULL out.';
+
+-- The retained range of one scope, for consumers of read().
+CREATE FUNCTION durable_sink.retained_range(scope_type text, scope_id text,
+                                            OUT first_seq bigint, OUT last_seq bigint,
+                                            OUT head_seq bigint)
+RETURNS record
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $range$
+DECLARE
+    head durable_sink.scopes;
+BEGIN
+    IF scope_type IS NULL OR scope_id IS NULL THEN
+        RAISE EXCEPTION '% must not be null', CASE WHEN scope_type IS NULL THEN 'scope_type' ELSE 'scope_id' END
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF scope_type NOT IN ('thread', 'run') THEN
+        RAISE EXCEPTION 'scope_type must be "thread" or "run", not "%"', scope_type
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO head FROM durable_sink.scopes s
+    WHERE s.scope_type = retained_range.scope_type
+      AND s.scope_key = sha256(convert_to(retained_range.scope_id, getdatabaseencoding()));
+    IF NOT FOUND THEN
+        head_seq := 0;
+        RETURN;
+    END IF;
+    IF retained_range.scope_type = 'thread' THEN
+        SELECT min(e.thread_seq), max(e.thread_seq) INTO first_seq, last_seq
+        FROM durable_sink.events e WHERE e.thread_scope = head.scope_no;
+    ELSE
+        SELECT min(e.run_seq), max(e.run_seq) INTO first_seq, last_seq
+        FROM durable_sink.events e WHERE e.run_scope = head.scope_no;
+    END IF;
+    head_seq := greatest(coalesce(last_seq, 0), head.pruned_head);
+END
+$range$;
+COMMENT ON FUNCTION durable_sink.retained_range(text, text) IS
+    'The retained range of a scope (contract §21): the lowest and highest seq of its stored events (NULL: none), and head_seq, the last seq handed out (greater than last_seq when retention deleted its newest events; the next append gets head_seq + 1; 0: no event yet). Seqs between may be missing where retention deleted events of some fidelities. Errors: 22004, 22023 scope_type not thread or run.';
+
+-- Retention deletions after a position that may concern a subscription
+-- with these filters (NULL: any): the highest deleted position, or NULL.
+-- Read with a snapshot taken now, so a poll that calls it after reading
+-- sees every deletion its read could have missed (src/retention.c).
+-- Executable by PUBLIC (unlike the rest): poll calls it as the caller, so a
+-- role granted poll keeps polling without a new grant; it tells only the
+-- positions retention deleted.
+CREATE FUNCTION durable_sink.pruned_after(after_position bigint, event_kinds text[],
+                                          fidelities text[])
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'durable_sink_pruned_after';
+COMMENT ON FUNCTION durable_sink.pruned_after(bigint, text[], text[]) IS
+    'The highest feed position of the events retention deleted after after_position whose batch deleted one of event_kinds and one of fidelities (NULL: any), or NULL when there is none (contract §21). Reads with a fresh snapshot. Errors: 22004 NULL after_position.';
+
+-- The feed's retained range.
+CREATE FUNCTION durable_sink.feed_retained_range(OUT first_position bigint,
+                                                 OUT last_position bigint,
+                                                 OUT pruned_up_to bigint,
+                                                 OUT pruned_events bigint)
+RETURNS record
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $feed_range$
+    SELECT (SELECT min(f.position) FROM durable_sink.feed f),
+           (SELECT max(f.position) FROM durable_sink.feed f),
+           (SELECT coalesce(max(l.last_position), 0) FROM durable_sink.retention_log l),
+           (SELECT coalesce(sum(l.events), 0)::bigint FROM durable_sink.retention_log l);
+$feed_range$;
+COMMENT ON FUNCTION durable_sink.feed_retained_range() IS
+    'The feed''s retained range (contract §21): the lowest and highest position of a stored event (NULL: none), the highest position retention deleted (0: none) and how many events it deleted. Positions between may be missing where retention deleted events of some fidelities.';
+
+-- A subscription behind a deletion: poll raises 55000 until it accepts it.
+CREATE FUNCTION durable_sink.accept_pruned(subscription text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $accept$
+DECLARE
+    up_to bigint;
+BEGIN
+    IF subscription IS NULL THEN
+        RAISE EXCEPTION 'subscription must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    up_to := coalesce(durable_sink.pruned_after(0, NULL, NULL), 0);
+    UPDATE durable_sink.subscriptions s SET pruned_accepted = greatest(s.pruned_accepted, up_to)
+    WHERE s.name = subscription;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'subscription "%" does not exist', subscription
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN up_to;
+END
+$accept$;
+COMMENT ON FUNCTION durable_sink.accept_pruned(text) IS
+    'Accept the retention deletions made so far for a subscription (contract §21): its polls continue with the retained events after its checkpoint instead of raising 55000. Returns the highest deleted position accepted. Errors: 22004, 42704 unknown subscription.';
+
+REVOKE ALL ON durable_sink.retention_log FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION
+    durable_sink.check_archive(regclass),
+    durable_sink.prune_events_batch(timestamptz, durable_sink.fidelity_class[], bigint, integer, regclass),
+    durable_sink.prune_capture_failures(interval),
+    durable_sink.retained_range(text, text),
+    durable_sink.feed_retained_range(),
+    durable_sink.accept_pruned(text)
+FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE
+    durable_sink.prune_events(interval, durable_sink.fidelity_class[], regclass, integer, bigint, integer)
 FROM PUBLIC;

@@ -19,6 +19,13 @@
  * (its inserts and possibly its row locks are gone) and when a state table
  * is truncated (see TxCache in state_access.h).
  *
+ * Retention (contract §21) may delete a scope's newest events.  Their seqs
+ * must not be handed out again, so retention records the scope's head in
+ * its row (scopes.pruned_head) when it deletes the scope's newest event,
+ * under the same row lock, and the next seq is greatest(latest seq of the
+ * events, pruned_head) + 1.  The column is written only then, never by an
+ * append: appends still write no row version of the scope.
+ *
  * A batch locks the heads it does not hold yet in one fixed order (scope
  * type, then key), so two single-statement batches cannot deadlock; two
  * transactions that append to several scopes in opposite orders across
@@ -68,6 +75,7 @@ typedef struct ScopeHead
 	text	   *id;
 	int64		count;			/* events of the batch in this scope */
 	int64		scope_no;		/* durable_sink.scopes.scope_no */
+	int64		pruned_head;	/* durable_sink.scopes.pruned_head (0: none) */
 	int64		next_seq;		/* the next seq to hand out in this batch */
 } ScopeHead;
 
@@ -386,8 +394,9 @@ head_key(const ScopeHead *head)
 
 /*
  * Lock a scope's row FOR UPDATE (no new row version: a held snapshot
- * elsewhere then cannot make the table bloat) and learn its scope_no.
- * False when the scope has no row yet.
+ * elsewhere then cannot make the table bloat) and learn its scope_no and
+ * the head retention recorded (the row is the latest version: retention
+ * writes it under the same lock).  False when the scope has no row yet.
  */
 static bool
 lock_scope_row(ScopeHead *head)
@@ -398,6 +407,7 @@ lock_scope_row(ScopeHead *head)
 	};
 	HeapTuple	row = state_lock_row("scopes", "scopes_scope_type_scope_key_key", key, 2);
 	Relation	scopes;
+	AttrNumber	pruned;
 	bool		isnull;
 
 	if (row == NULL)
@@ -406,6 +416,15 @@ lock_scope_row(ScopeHead *head)
 	scopes = table_open(extension_relation_oid("scopes"), NoLock);
 	head->scope_no = DatumGetInt64(heap_getattr(row, get_attnum(RelationGetRelid(scopes), "scope_no"),
 												RelationGetDescr(scopes), &isnull));
+	head->pruned_head = 0;
+	pruned = get_attnum(RelationGetRelid(scopes), "pruned_head");
+	if (pruned != InvalidAttrNumber)	/* 1.0 objects: no retention */
+	{
+		Datum		value = heap_getattr(row, pruned, RelationGetDescr(scopes), &isnull);
+
+		if (!isnull)
+			head->pruned_head = DatumGetInt64(value);
+	}
 	table_close(scopes, NoLock);
 	return true;
 }
@@ -457,6 +476,7 @@ create_scope_rows(ScopeHead **missing, int n, bool *created)
 		if (found == NULL)
 			elog(ERROR, "durable_sink: unexpected scope row returned");
 		(*found)->scope_no = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
+		(*found)->pruned_head = 0;
 		created[found - missing] = true;
 	}
 }
@@ -488,8 +508,10 @@ lock_new_heads(ScopeHead **order, int n)
 							   scope_type_names[order[i]->type],
 							   text_to_cstring(order[i]->id))));
 	}
+	/* seqs that retention deleted count as handed out (see the header) */
 	for (i = 0; i < n; i++)
-		order[i]->next_seq = latest_seq(order[i]->type, order[i]->scope_no) + 1;
+		order[i]->next_seq = Max(latest_seq(order[i]->type, order[i]->scope_no),
+								 order[i]->pruned_head) + 1;
 }
 
 /*

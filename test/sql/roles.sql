@@ -177,6 +177,22 @@ SELECT seq, payload->>'message' AS message FROM durable_sink.read('thread', 't-h
 RESET ROLE;
 SET ROLE regress_app_admin;
 SELECT raw_table, running, rows_done, rows_total, percent_done FROM durable_sink.backfill_progress;
+
+-- Retention (admin), the retained ranges and a subscription behind a
+-- deletion (reader): the grants suffice.
+SET ROLE regress_app_reader;
+SELECT name FROM durable_sink.create_subscription('retention-behind');
+RESET ROLE;
+SET ROLE regress_app_admin;
+CALL durable_sink.prune_events(older_than => '0 seconds', fidelities => '{observed_runtime_event,committed_runtime_event}');
+SELECT durable_sink.prune_capture_failures('0 seconds');
+RESET ROLE;
+SET ROLE regress_app_reader;
+SELECT first_seq, last_seq, head_seq > 0 AS has_head FROM durable_sink.retained_range('thread', 't1');
+SELECT pruned_events > 0 AS pruned FROM durable_sink.feed_retained_range();
+SELECT count(*) FROM durable_sink.poll('retention-behind');
+SELECT durable_sink.accept_pruned('retention-behind') > 0 AS accepted;
+SELECT count(*) > 0 AS polled FROM durable_sink.poll('retention-behind');
 RESET ROLE;
 
 -- What the roles cannot do.

@@ -86,7 +86,8 @@ $node->safe_psql('upgraded', $stream . $feed);
 # is covered without changing this test.  1.1 moves the compaction
 # fingerprints from an array column of compaction_state (1.0) to the table
 # compaction_fingerprints: both layouts are summed as the same set of
-# (thread_key, digest) pairs, and compaction_state by its other columns.
+# (thread_key, digest) pairs, and compaction_state by its other columns;
+# scopes by its 1.0 columns.
 my $table_sums = q{
 CREATE FUNCTION pg_temp.table_sums() RETURNS SETOF text LANGUAGE plpgsql AS $f$
 DECLARE
@@ -105,6 +106,9 @@ BEGIN
                    CASE WHEN rel.relkind = 'S' THEN 'row(t.last_value, t.is_called)'
                         WHEN rel.name::text = 'durable_sink.compaction_state'
                         THEN 'row(t.thread_key, t.thread_id, t.total_compactions, t.in_flight_task_id, t.in_flight_boundary_message_id, t.updated_at)'
+                        -- 1.1 adds pruned_head (retention, 0 for every existing scope)
+                        WHEN rel.name::text = 'durable_sink.scopes'
+                        THEN 'row(t.scope_no, t.scope_type, t.scope_key, t.scope_id)'
                         ELSE 't' END, rel.name)
       INTO sum;
     RETURN NEXT rel.name::text || ' ' || sum;
