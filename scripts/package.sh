@@ -15,7 +15,7 @@
 #     export in which nothing was built;
 #  5. purges the package again (KEEP_PACKAGE=1 keeps it).
 # The last line is `durable_sink package: N passed, N failed`.  --record
-# also writes the figures to test/bench/results/package-<date>.txt.
+# also appends the figures to test/bench/results/package-<date>.txt.
 #
 # It installs system-wide: run it under the install lock, like test.sh.  The
 # package and `make install` (test.sh, demo.sh) write the same files; dpkg
@@ -72,7 +72,8 @@ start=$(date +%s%N)
 if ! (cd "$work/durable-sink-$upstream" &&
       DEB_BUILD_OPTIONS="$build_options ${DEB_BUILD_OPTIONS:-}" \
       dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1; then
-    tail -n 60 "$work/build.log"
+    grep -E '\.\.\. FAILED' "$work/build.log" || true
+    tail -n 150 "$work/build.log"
     log "the package build failed"
     exit 1
 fi
@@ -127,9 +128,9 @@ if $record && [ "$status" -eq 0 ]; then
     out=$DS_ROOT/test/bench/results/package-$(date +%F).txt
     {
         echo "# scripts/package.sh --record, $(date -u '+%F %T UTC'), $(nproc) CPUs,"
-        echo "# $(dpkg-query -W -f='postgresql-${PG_MAJOR} ${Version}' "postgresql-$PG_MAJOR"), $(. /etc/os-release && echo "$PRETTY_NAME")"
+        echo "# postgresql-$PG_MAJOR $(dpkg-query -W -f='${Version}' "postgresql-$PG_MAJOR"), $(. /etc/os-release && echo "$PRETTY_NAME")"
         echo "$results"
-    } >"$out"
+    } >>"$out"
     log "recorded in ${out#$DS_ROOT/}"
 fi
 trap 'rm -rf "$work"' EXIT
