@@ -5,7 +5,7 @@
 #   scripts/deps.sh verify PURPOSE...    exit 1, naming each one, if any is missing
 #   scripts/deps.sh list PURPOSE...      print the package names
 #
-# PURPOSE is build, demo, test, bench or all.  A package counts as present
+# PURPOSE is build, demo, test, bench, package or all.  A package counts as present
 # only when dpkg says it is installed ("ii"): never by a file, because
 # Debian ships some files in more than one package (pgxs.mk is in
 # postgresql-client-15 too, but the server headers are only in
@@ -24,6 +24,10 @@ PG_MAJOR=${PG_MAJOR:-15}
 #   perl, libipc-run-perl    the TAP tests (prove, IPC::Run)
 #   postgresql-N-cron        pg_cron, for the README's retention schedule
 #                            (test/t/009_retention.pl runs it)
+#   postgresql-server-dev-all  Debian's extension tooling: pg_buildext (which
+#                            runs pg_virtualenv, from postgresql-common), dh_pgxs_test, dh --with pgxs_loop
+#   debhelper, dpkg-dev,     the .deb build (dpkg-buildpackage, dh); dpkg-dev's
+#   build-essential          dpkg-checkbuilddeps wants build-essential
 deps_packages() {
     local purpose pkgs=()
     for purpose in "$@"; do
@@ -33,8 +37,10 @@ deps_packages() {
             test)  pkgs+=($(deps_packages build) "postgresql-client-$PG_MAJOR" binutils python3 perl
                           libipc-run-perl "postgresql-$PG_MAJOR-cron") ;;
             bench) pkgs+=($(deps_packages build) python3) ;;
-            all)   pkgs+=($(deps_packages demo test bench)) ;;
-            *) echo "deps.sh: unknown purpose '$purpose' (build, demo, test, bench, all)" >&2
+            package) pkgs+=($(deps_packages build) postgresql-server-dev-all debhelper dpkg-dev
+                            build-essential) ;;
+            all)   pkgs+=($(deps_packages demo test bench package)) ;;
+            *) echo "deps.sh: unknown purpose '$purpose' (build, demo, test, bench, package, all)" >&2
                return 2 ;;
         esac
     done

@@ -10,12 +10,22 @@ build_install
 trap stop_cluster EXIT
 start_cluster
 
-# The library exports only its SQL entry points (src/exports.map).  Its
-# result line goes into the log the counts below are taken from.
+# Checks of the build and the tree, one test each: their result lines go
+# into the log the counts below are taken from.
+checks_ok=true
+check() {
+    local name=$1 result=FAILED
+    shift
+    "$@" && result=ok
+    [ "$result" = ok ] || checks_ok=false
+    echo "test $name ... $result" | tee -a "$DS_PGDIR/check.log"
+}
+# The library exports only its SQL entry points (src/exports.map).
 log "checking the symbols durable_sink.so exports"
-exports=FAILED
-bash "$DS_ROOT/test/check_exports.sh" "$DS_ROOT/durable_sink.so" && exports=ok
-echo "test exported_symbols ... $exports" | tee "$DS_PGDIR/check.log"
+check exported_symbols bash "$DS_ROOT/test/check_exports.sh" "$DS_ROOT/durable_sink.so"
+# META.json (PGXN), durable_sink.control and debian/ agree.
+log "checking the package metadata"
+check package_metadata bash "$DS_ROOT/test/check_meta.sh"
 
 # The suites write results next to the sources, and the TAP tests start
 # their own servers (never as root): run them from a copy the
@@ -42,11 +52,11 @@ for tap_log in "$work"/tmp_check/log/*; do
     [ "$status" -ne 0 ] && [ -f "$tap_log" ] && { log "$tap_log"; tail -n 50 "$tap_log"; }
 done
 
-# Passed: "test NAME ... ok" (pg_regress, isolation, exported symbols) and
+# Passed: "test NAME ... ok" (pg_regress, isolation, the checks above) and
 # "FILE.pl .. ok" (prove).  Failed: "... FAILED", and one line per failing
 # TAP file in prove's Test Summary Report ("FILE.pl (Wstat: ..."): prove
 # prints "Dubious" on a line of its own when the test wrote to stderr.
-[ "$exports" = ok ] || status=1
+$checks_ok || status=1
 passed=$(grep -Ec '\.\.\. ok|\.pl \.\. ok$' "$DS_PGDIR/check.log" || true)
 failed=$(grep -Ec '\.\.\. FAILED|^[^ ]+\.pl +\(Wstat: |^not ok' "$DS_PGDIR/check.log" || true)
 [ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
