@@ -921,6 +921,16 @@ CREATE EVENT TRIGGER durable_sink_check_dropped_capture_trigger ON sql_drop
     WHEN TAG IN ('DROP TRIGGER')
     EXECUTE FUNCTION durable_sink.check_dropped_capture_trigger();
 REVOKE EXECUTE ON FUNCTION durable_sink.check_dropped_capture_trigger() FROM PUBLIC;
+COMMENT ON SCHEMA durable_sink IS
+    'durable_sink: durable capture of agent-runtime events (docs/CONTRACT.md). Nothing here is granted to PUBLIC: see durable_sink.role_privileges().';
+COMMENT ON FUNCTION durable_sink.check_capture_trigger() IS
+    'Event trigger function: checks a capture trigger when CREATE TRIGGER, CREATE SCHEMA or ALTER TABLE creates or changes it (arguments, declaration, one capture trigger per table; contract §15). Raises the errors of §15 (42710, 0A000, 42703, 22023).';
+COMMENT ON EVENT TRIGGER durable_sink_check_capture_trigger IS
+    'Checks capture triggers at DDL time (durable_sink.check_capture_trigger(), contract §15).';
+COMMENT ON EVENT TRIGGER durable_sink_capture_new_partitions IS
+    'Gives new partitions and inheritance children of a captured table its capture trigger (durable_sink.capture_new_partitions(), contract §15).';
+COMMENT ON EVENT TRIGGER durable_sink_check_dropped_capture_trigger IS
+    'Warns when a partition or inheritance child of a captured table loses its capture trigger (durable_sink.check_dropped_capture_trigger(), contract §15).';
 
 -- Starting the store over (TRUNCATE durable_sink.events) starts the feed
 -- over: positions continue from the sequence, and no feed row keeps

@@ -47,6 +47,7 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -85,6 +86,7 @@ typedef struct AnnouncerDatabase
 	bool		pending;		/* something to announce since it last looked */
 	Latch	   *latch;			/* the worker's, once it runs */
 	int64		announced_position; /* feed frames sent up to here; -1: none yet */
+	bool		fresh;			/* no pass since the entry was claimed */
 } AnnouncerDatabase;
 
 typedef struct AnnouncerShared
@@ -105,9 +107,17 @@ typedef struct QueuedFrame
 {
 	XactListItem item;			/* the subtransaction that sent it */
 	char	   *frame;			/* in TopTransactionContext */
+	Oid			outbox;			/* the outbox of the extension it was sent to */
 } QueuedFrame;
 
 static XactList queued = XACT_LIST_INIT(QueuedFrame);
+
+/*
+ * This transaction ran COMMIT PREPARED: a prepared transaction's frames and
+ * positions may have become visible, and its own session is gone.
+ */
+static bool committed_prepared = false;
+static ProcessUtility_hook_type prev_process_utility = NULL;
 
 /* This transaction wrote an outbox row: wake the announcer at commit. */
 static bool outbox_written = false;
@@ -165,13 +175,19 @@ database_entry(Oid dboid, bool create)
 	AnnouncerDatabase *reusable = NULL;
 	int			i;
 
+	/*
+	 * A free entry first; else one of a database whose announcer is not
+	 * running (that database then starts over: its next feed frames begin
+	 * at the positions of the commit that wakes it).
+	 */
 	for (i = 0; i < ANNOUNCER_MAX_DATABASES; i++)
 	{
 		AnnouncerDatabase *entry = &announcer_shared->databases[i];
 
 		if (entry->dboid == dboid)
 			return entry;
-		if (reusable == NULL && !entry->running)
+		if (!entry->running &&
+			(reusable == NULL || (OidIsValid(reusable->dboid) && !OidIsValid(entry->dboid))))
 			reusable = entry;
 	}
 	if (!create || reusable == NULL)
@@ -179,6 +195,7 @@ database_entry(Oid dboid, bool create)
 	memset(reusable, 0, sizeof(AnnouncerDatabase));
 	reusable->dboid = dboid;
 	reusable->announced_position = -1;
+	reusable->fresh = true;
 	return reusable;
 }
 
@@ -203,6 +220,7 @@ announcer_queue_frame(const char *frame)
 	QueuedFrame *queued_frame = xact_list_append(&queued);
 
 	queued_frame->frame = MemoryContextStrdup(TopTransactionContext, frame);
+	queued_frame->outbox = extension_relation_oid("outbox");
 }
 
 /* Just before commit or prepare: the frames become one outbox row. */
@@ -214,18 +232,34 @@ write_outbox(void)
 	StateAccess access;
 	int			i;
 
+	Oid			outbox;
+	int			nframes = 0;
+
 	if (queued.count == 0)
 		return;
+
+	/*
+	 * Only frames sent to the extension as it is now: it may have been
+	 * dropped (and created again) in this transaction since.
+	 */
+	outbox = extension_relation_exists("outbox") ? extension_relation_oid("outbox") : InvalidOid;
 	frames = palloc(sizeof(Datum) * queued.count);
 	for (i = 0; i < queued.count; i++)
-		frames[i] = CStringGetTextDatum(((QueuedFrame *) xact_list_item(&queued, i))->frame);
-	args[0] = PointerGetDatum(construct_array(frames, queued.count, TEXTOID, -1, false, TYPALIGN_INT));
+	{
+		QueuedFrame *queued_frame = xact_list_item(&queued, i);
+
+		if (OidIsValid(outbox) && queued_frame->outbox == outbox)
+			frames[nframes++] = CStringGetTextDatum(queued_frame->frame);
+	}
+	xact_list_reset(&queued);
+	if (nframes == 0)
+		return;
+	args[0] = PointerGetDatum(construct_array(frames, nframes, TEXTOID, -1, false, TYPALIGN_INT));
 	PushActiveSnapshot(GetTransactionSnapshot());
 	state_access_begin(&access);
 	state_exec(&queue_frames_plan, args, NULL);
 	state_access_end(&access);
 	PopActiveSnapshot();
-	xact_list_reset(&queued);
 	outbox_written = true;
 }
 
@@ -263,8 +297,14 @@ announcer_wake(int64 first_position)
 	Latch	   *latch = NULL;
 	bool		start = false;
 
-	if (announcer_shared == NULL || !announce_after_commit ||
-		(!outbox_written && first_position <= 0))
+	/*
+	 * Frames written to the outbox are always announced (the setting may
+	 * have changed since they were queued); positions alone only with the
+	 * setting on.
+	 */
+	if (announcer_shared == NULL ||
+		(!outbox_written && !committed_prepared &&
+		 (first_position <= 0 || !announce_after_commit)))
 	{
 		announcer_forget_transaction();
 		return;
@@ -290,7 +330,13 @@ announcer_wake(int64 first_position)
 	if (entry != NULL)
 	{
 		entry->pending = true;
-		if (first_position > 0 && entry->announced_position < 0)
+		/*
+		 * Until the first pass, the lowest position of the wakers: a
+		 * transaction that took its positions earlier may commit later.
+		 */
+		if (first_position > 0 &&
+			(entry->announced_position < 0 ||
+			 (entry->fresh && first_position - 1 < entry->announced_position)))
 			entry->announced_position = first_position - 1;
 		latch = entry->latch;
 		if (!entry->running)
@@ -316,6 +362,28 @@ announcer_forget_transaction(void)
 {
 	xact_list_reset(&queued);
 	outbox_written = false;
+	committed_prepared = false;
+}
+
+/*
+ * COMMIT PREPARED makes a prepared transaction's outbox row and positions
+ * visible, in a session that queued nothing itself: its commit wakes the
+ * announcer too (announcer_wake), which may not be running any more.
+ */
+static void
+announcer_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+						  ProcessUtilityContext context, ParamListInfo params,
+						  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *statement = pstmt->utilityStmt;
+
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	if (IsA(statement, TransactionStmt) &&
+		((TransactionStmt *) statement)->kind == TRANS_STMT_COMMIT_PREPARED)
+		committed_prepared = true;
 }
 
 static void
@@ -356,6 +424,8 @@ announcer_init(void)
 	}
 	RegisterXactCallback(announcer_xact_callback, NULL);
 	RegisterSubXactCallback(announcer_subxact_callback, NULL);
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = announcer_process_utility;
 }
 
 /* ------------------------------------------------------------ the worker */
@@ -431,7 +501,14 @@ announce_pass(void)
 		}
 		state_access_end(&access);
 
-		LWLockAcquire(announcer_shared->lock, LW_SHARED);
+		/*
+		 * The first pass starts at or below the horizon: positions below
+		 * it may belong to a transaction still committing.
+		 */
+		LWLockAcquire(announcer_shared->lock, LW_EXCLUSIVE);
+		if (my_entry->fresh && my_entry->announced_position > horizon)
+			my_entry->announced_position = horizon;
+		my_entry->fresh = false;
 		announced = my_entry->announced_position;
 		LWLockRelease(announcer_shared->lock);
 		if (announced >= 0 && horizon > announced)
@@ -469,9 +546,12 @@ durable_sink_announcer_main(Datum main_arg)
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
-	pgstat_report_appname("durable_sink announcer");
 
+	/*
+	 * Claim the entry before connecting: if connecting fails (the database
+	 * is being dropped, or refuses connections), the exit callback clears
+	 * it, and the next writer starts a new announcer.
+	 */
 	LWLockAcquire(announcer_shared->lock, LW_EXCLUSIVE);
 	my_entry = database_entry(dboid, false);
 	if (my_entry != NULL)
@@ -480,6 +560,9 @@ durable_sink_announcer_main(Datum main_arg)
 	if (my_entry == NULL)
 		proc_exit(0);
 	before_shmem_exit(announcer_detach, (Datum) 0);
+
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("durable_sink announcer");
 
 	for (;;)
 	{

@@ -30,8 +30,11 @@ xact_list_append(XactList *list)
 }
 
 /*
- * From a SubXactCallback.  Items are appended in order, so an aborted
- * subtransaction's items are at the end.
+ * From a SubXactCallback.  Tags never decrease along the list (items are
+ * appended in order, subtransaction ids grow, and a committed
+ * subtransaction's items pass to its parent, whose id is above every tag
+ * before them), so a subtransaction's items are the ones at the end: only
+ * those are visited, and a loop of many subtransactions stays linear.
  */
 void
 xact_list_subxact(XactList *list, SubXactEvent event,
@@ -47,12 +50,13 @@ xact_list_subxact(XactList *list, SubXactEvent event,
 	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
-		for (i = 0; i < list->count; i++)
+		for (i = list->count - 1; i >= 0; i--)
 		{
 			XactListItem *item = xact_list_item(list, i);
 
-			if (item->subxid >= mySubid)
-				item->subxid = parentSubid;
+			if (item->subxid < mySubid)
+				break;
+			item->subxid = parentSubid;
 		}
 	}
 }

@@ -4,7 +4,10 @@
 # writes on its own thread so its frames can be told apart:
 #  - a committed emit's frame arrives, with a feed frame covering its position;
 #  - a transaction that emitted can be prepared; its frame arrives only with
-#    COMMIT PREPARED, never after ROLLBACK PREPARED;
+#    COMMIT PREPARED (which starts an announcer if none runs any more),
+#    never after ROLLBACK PREPARED;
+#  - frames queued before SET LOCAL announce_after_commit = off are sent;
+#  - a transaction that emitted and then dropped the extension commits;
 #  - frames of a rolled-back transaction or subtransaction are never sent;
 #  - feed frames of many small transactions cover every position;
 #  - a frame too long for NOTIFY arrives by reference;
@@ -85,6 +88,21 @@ $node->safe_psql('postgres', "COMMIT PREPARED 'ann1'");
 $node->safe_psql('postgres', "ROLLBACK PREPARED 'ann2'");
 ok(wait_for_frame('"thread_id":"ann-2pc-commit"'), 'COMMIT PREPARED: its frame arrives');
 
+# COMMIT PREPARED when the announcer that polled for it is gone
+$node->safe_psql('postgres', 'BEGIN; ' . emit_sql('ann-2pc-late') . "; PREPARE TRANSACTION 'ann4';");
+$node->safe_psql('postgres',
+	"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'durable_sink announcer'");
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'durable_sink announcer'")
+  or die 'the announcer did not stop';
+$node->safe_psql('postgres', "COMMIT PREPARED 'ann4'");
+ok(wait_for_frame('"thread_id":"ann-2pc-late"'), 'COMMIT PREPARED starts an announcer for the prepared frames');
+
+# frames queued before the setting was turned off in the same transaction
+$node->safe_psql('postgres',
+	'BEGIN; ' . emit_sql('ann-setting') . '; SET LOCAL durable_sink.announce_after_commit = off; COMMIT;');
+ok(wait_for_frame('"thread_id":"ann-setting"'), 'frames queued before SET LOCAL ... = off are sent');
+
 # --- rollbacks
 $node->safe_psql('postgres', 'BEGIN; ' . emit_sql('ann-rolled-back') . '; ROLLBACK;');
 $node->safe_psql('postgres', 'BEGIN; ' . emit_sql('ann-sub', 'kept-1') . '; SAVEPOINT s; '
@@ -138,6 +156,10 @@ $listener->finish;
 # --- an idle announcer exits; DROP DATABASE is not held up
 $node->safe_psql('postgres', 'CREATE DATABASE ann_drop');
 $node->safe_psql('ann_drop', 'CREATE EXTENSION durable_sink; ' . emit_sql('ann-drop') . ';');
+# emit, then DROP EXTENSION, in one transaction: the commit succeeds
+$node->safe_psql('ann_drop', 'BEGIN; ' . emit_sql('ann-dropped') . '; DROP EXTENSION durable_sink; COMMIT;');
+is($node->safe_psql('ann_drop', "SELECT count(*) FROM pg_extension WHERE extname = 'durable_sink'"),
+	'0', 'a transaction that emitted and then dropped the extension commits');
 $node->safe_psql('postgres', 'DROP DATABASE ann_drop');
 pass('DROP DATABASE right after an announcing commit succeeds');
 $node->poll_query_until('postgres',
