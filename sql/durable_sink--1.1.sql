@@ -530,51 +530,46 @@ COMMENT ON FUNCTION durable_sink.role_privileges(text) IS
 
 -- Grant or revoke a kind's privileges (role_privileges) to or from a role:
 -- usually a NOLOGIN group role that applications are then made members of.
-CREATE FUNCTION durable_sink.grant_privileges(grantee regrole, kind text)
+-- grant_privileges and revoke_privileges: run one statement per clause of
+-- role_privileges(kind), statement being 'GRANT %s TO %s' or
+-- 'REVOKE %s FROM %s'.
+CREATE FUNCTION durable_sink.apply_role_privileges(grantee regrole, kind text, statement text)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     clause text;
-    granted integer := 0;
+    applied integer := 0;
 BEGIN
     FOR clause IN SELECT p.privilege FROM durable_sink.role_privileges(kind) p LOOP
-        EXECUTE pg_catalog.format('GRANT %s TO %s', clause, grantee);
-        granted := granted OPERATOR(pg_catalog.+) 1;
+        EXECUTE pg_catalog.format(statement, clause, grantee);
+        applied := applied OPERATOR(pg_catalog.+) 1;
     END LOOP;
-    IF granted OPERATOR(pg_catalog.=) 0 THEN
+    IF applied OPERATOR(pg_catalog.=) 0 THEN
         RAISE EXCEPTION 'unknown role kind "%"', kind
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use writer, reader, consumer or admin.';
     END IF;
-    RETURN granted;
+    RETURN applied;
 END
 $$;
+COMMENT ON FUNCTION durable_sink.apply_role_privileges(regrole, text, text) IS
+    'Internal (grant_privileges, revoke_privileges): runs statement (a format string with two %s: the clause, then the role) for each clause of role_privileges(kind); returns how many. Errors: 22023 unknown kind.';
+
+CREATE FUNCTION durable_sink.grant_privileges(grantee regrole, kind text)
+RETURNS integer
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+RETURN durable_sink.apply_role_privileges(grantee, kind, 'GRANT %s TO %s');
 COMMENT ON FUNCTION durable_sink.grant_privileges(regrole, text) IS
     'GRANT a role (e.g. a NOLOGIN group role) what a kind of role needs: writer, reader, consumer or admin (role_privileges lists it). Returns the number of GRANT statements run. Runs with the caller''s rights: the extension''s owner or a superuser. Errors: 22023 unknown kind.';
 
 CREATE FUNCTION durable_sink.revoke_privileges(grantee regrole, kind text)
 RETURNS integer
-LANGUAGE plpgsql VOLATILE STRICT
+LANGUAGE sql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    clause text;
-    revoked integer := 0;
-BEGIN
-    FOR clause IN SELECT p.privilege FROM durable_sink.role_privileges(kind) p LOOP
-        EXECUTE pg_catalog.format('REVOKE %s FROM %s', clause, grantee);
-        revoked := revoked OPERATOR(pg_catalog.+) 1;
-    END LOOP;
-    IF revoked OPERATOR(pg_catalog.=) 0 THEN
-        RAISE EXCEPTION 'unknown role kind "%"', kind
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use writer, reader, consumer or admin.';
-    END IF;
-    RETURN revoked;
-END
-$$;
+RETURN durable_sink.apply_role_privileges(grantee, kind, 'REVOKE %s FROM %s');
 COMMENT ON FUNCTION durable_sink.revoke_privileges(regrole, text) IS
     'REVOKE from a role what grant_privileges granted for a kind (writer, reader, consumer, admin). Returns the number of REVOKE statements run. Errors: 22023 unknown kind.';
 
@@ -597,6 +592,7 @@ COMMENT ON FUNCTION durable_sink.reset() IS
     'Empty the event store, the feed, the run and compaction state, capture failures, stored live frames, subscriptions, the retention log and backfill progress, and restart event_ids and scope numbers at 1 (feed positions continue: a position is never handed out twice). For test suites: call it first so a suite starts clean. Admin only (not granted to PUBLIC); takes ACCESS EXCLUSIVE locks on those tables until the transaction ends.';
 
 REVOKE EXECUTE ON FUNCTION durable_sink.role_privileges(text),
+    durable_sink.apply_role_privileges(regrole, text, text),
     durable_sink.grant_privileges(regrole, text), durable_sink.revoke_privileges(regrole, text),
     durable_sink.reset()
 FROM PUBLIC;

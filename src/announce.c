@@ -105,10 +105,13 @@ frame_add_raw(StringInfo frame, const char *key, const char *json)
 void
 announce_frame(StringInfo frame)
 {
+	Oid			outbox;
+
 	frame_close(frame);
-	if (announcer_takes_frames())
+	outbox = announcer_outbox();
+	if (OidIsValid(outbox))
 	{
-		announcer_queue_frame(frame->data);
+		announcer_queue_frame(frame->data, outbox);
 		return;
 	}
 	/* the transaction's commit announces the feed positions it takes too */

@@ -202,25 +202,28 @@ database_entry(Oid dboid, bool create)
 /* ------------------------------------------------------------- writers */
 
 /*
- * Whether this transaction's frames go through the announcer: the library
- * is preloaded, the setting is on, and the installed objects have the
- * outbox (a 1.0 installation not yet updated has none).
+ * The outbox this transaction's frames go to, or InvalidOid when they are
+ * sent by NOTIFY in the transaction: the library is not preloaded, the
+ * setting is off, this is a background worker, or the installed objects
+ * have no outbox (a 1.0 installation not yet updated).
  */
-bool
-announcer_takes_frames(void)
+Oid
+announcer_outbox(void)
 {
-	return announcer_shared != NULL && announce_after_commit &&
-		!IsBackgroundWorker && extension_relation_exists("outbox");
+	if (announcer_shared == NULL || !announce_after_commit || IsBackgroundWorker ||
+		!extension_relation_exists("outbox"))
+		return InvalidOid;
+	return extension_relation_oid("outbox");
 }
 
 /* Keep a frame until the transaction commits (announce.c). */
 void
-announcer_queue_frame(const char *frame)
+announcer_queue_frame(const char *frame, Oid outbox)
 {
 	QueuedFrame *queued_frame = xact_list_append(&queued);
 
 	queued_frame->frame = MemoryContextStrdup(TopTransactionContext, frame);
-	queued_frame->outbox = extension_relation_oid("outbox");
+	queued_frame->outbox = outbox;
 }
 
 /* Just before commit or prepare: the frames become one outbox row. */

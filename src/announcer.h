@@ -11,8 +11,8 @@
 extern bool announce_after_commit;
 
 extern void announcer_init(void);
-extern bool announcer_takes_frames(void);
-extern void announcer_queue_frame(const char *frame);
+extern Oid	announcer_outbox(void);
+extern void announcer_queue_frame(const char *frame, Oid outbox);
 extern void announcer_wake(int64 first_position);
 extern void announcer_forget_transaction(void);
 
