@@ -7,7 +7,7 @@ OBJS        = src/module.o src/normalize.o src/event_validate.o src/event_mappin
               src/draft.o src/durability.o src/run_state.o src/compaction.o \
               src/compaction_state.o src/state_access.o src/text_util.o src/store.o src/sink.o \
               src/announce.o src/announcer.o src/capture.o src/capture_partitions.o src/feed.o \
-              src/xact_list.o src/stats.o src/backfill.o src/retention.o
+              src/xact_list.o src/stats.o src/backfill.o src/retention.o src/state_write.o
 DATA        = sql/durable_sink--1.0.sql sql/durable_sink--1.1.sql sql/durable_sink--1.0--1.1.sql \
               durable_sink--1.0.control
 PGFILEDESC  = "durable_sink - durable capture of agent-runtime events"

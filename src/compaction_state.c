@@ -10,9 +10,12 @@
  * row version: state_lock_row) before anything of the thread is read, and
  * stays locked until the transaction ends, so two sessions observing one
  * thread serialize and the second sees what the first committed.  A thread
- * without a row has nothing to lock; its first writer creates the row with
- * INSERT ... ON CONFLICT DO NOTHING, and a writer that loses that race
- * starts over (observation_close returns false), now finding the row.
+ * without a row has nothing to lock; its first writer claims the right to
+ * create it (state_lock_or_claim_row), and a writer that finds the row
+ * created meanwhile starts over (observation_close returns false), now
+ * finding the row.  Rows are written directly (state_write.c), not through
+ * SPI; only the 1.0 layout and the rare reset of a thread's fingerprints
+ * still run statements.
  *
  * Cost: a snapshot reads only what it needs.  Each fingerprint it carries
  * is looked up in the primary key of compaction_fingerprints (unless this
@@ -33,6 +36,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "utils/timestamp.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -42,46 +46,11 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 
+#include "common/hashfn.h"
 #include "compaction_state.h"
 #include "state_access.h"
+#include "state_write.h"
 #include "text_util.h"
-
-/* Creates the row of a thread seen for the first time; no row: lost a race. */
-static StatePlan create_state_plan = {
-	.sql = "INSERT INTO durable_sink.compaction_state AS c "
-		"  (thread_key, thread_id, total_compactions, in_flight_task_id, "
-		"   in_flight_boundary_message_id) "
-		"VALUES ($1, $2, $3, $4, $5) "
-		"ON CONFLICT (thread_key) DO NOTHING RETURNING 1",
-	.nargs = 5,
-	.argtypes = {BYTEAOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID}
-};
-
-/*
- * Writes the locked row.  An upsert through the primary key as arbiter, so
- * no cached generic plan can fall back to a sequential scan (a plain UPDATE
- * by key can, if it was planned while the table was empty).
- */
-static StatePlan save_state_plan = {
-	.sql = "INSERT INTO durable_sink.compaction_state AS c "
-		"  (thread_key, thread_id, total_compactions, in_flight_task_id, "
-		"   in_flight_boundary_message_id) "
-		"VALUES ($1, $2, $3, $4, $5) "
-		"ON CONFLICT (thread_key) DO UPDATE "
-		"SET total_compactions = EXCLUDED.total_compactions, "
-		"    in_flight_task_id = EXCLUDED.in_flight_task_id, "
-		"    in_flight_boundary_message_id = EXCLUDED.in_flight_boundary_message_id, "
-		"    updated_at = pg_catalog.now()",
-	.nargs = 5,
-	.argtypes = {BYTEAOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID}
-};
-
-static StatePlan insert_fingerprints_plan = {
-	.sql = "INSERT INTO durable_sink.compaction_fingerprints (thread_key, digest) "
-		"SELECT $1, d FROM pg_catalog.unnest($2) AS d",
-	.nargs = 2,
-	.argtypes = {BYTEAOID, BYTEAARRAYOID}
-};
 
 /* Rare (a reset after clear): planned for each execution. */
 static StatePlan forget_fingerprints_plan = {
@@ -125,6 +94,7 @@ static StatePlan save_state_v10_plan = {
 typedef struct HeldObservation
 {
 	uint8		thread_key[PG_SHA256_DIGEST_LENGTH];
+	ItemPointerData row_tid;	/* latest version of the state row */
 	uint64		total;
 	char	   *task_id;		/* in TopTransactionContext */
 	char	   *boundary_message_id;
@@ -257,6 +227,7 @@ lock_state_row(ThreadObservation *obs)
 	obs->stored_void = (row == NULL) || obs->v10_layout;
 	if (row == NULL)
 		return;
+	obs->row_tid = row->t_self;
 	/* state_lock_row left the table locked */
 	rel = table_open(extension_relation_oid("compaction_state"), NoLock);
 	obs->total = numeric_to_count(column_value(row, rel, "total_compactions", &isnull));
@@ -286,6 +257,7 @@ observation_open(ThreadObservation *obs, const text *thread_id)
 	if (found)
 	{
 		obs->row_exists = true;
+		obs->row_tid = held->row_tid;
 		obs->total = held->total;
 		obs->task_id = held->task_id ? pstrdup(held->task_id) : NULL;
 		obs->boundary_message_id =
@@ -374,36 +346,130 @@ observation_forget_all(ThreadObservation *obs)
 
 /* ------------------------------------------------------------- closing */
 
+/* The columns of the state row the observation determines. */
 static void
-state_row_values(ThreadObservation *obs, Datum *args, char *nulls)
+set_state_columns(StateWriter *w, ThreadObservation *obs)
 {
-	args[0] = PointerGetDatum(obs->thread_key);
-	args[1] = PointerGetDatum(obs->thread_id);
-	args[2] = count_to_numeric(obs->total);
-	args[3] = obs->task_id ? CStringGetTextDatum(obs->task_id) : (Datum) 0;
-	args[4] = obs->boundary_message_id ? CStringGetTextDatum(obs->boundary_message_id) : (Datum) 0;
-	memset(nulls, ' ', 5);
-	if (obs->task_id == NULL)
-		nulls[3] = 'n';
-	if (obs->boundary_message_id == NULL)
-		nulls[4] = 'n';
+	state_writer_set(w, "total_compactions", count_to_numeric(obs->total), false);
+	state_writer_set(w, "in_flight_task_id",
+					 obs->task_id ? CStringGetTextDatum(obs->task_id) : (Datum) 0,
+					 obs->task_id == NULL);
+	state_writer_set(w, "in_flight_boundary_message_id",
+					 obs->boundary_message_id ?
+					 CStringGetTextDatum(obs->boundary_message_id) : (Datum) 0,
+					 obs->boundary_message_id == NULL);
+	state_writer_set(w, "updated_at",
+					 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
+}
+
+/*
+ * Create the thread's state row; false when another transaction created it
+ * meanwhile (the caller starts over and then locks it).
+ */
+static bool
+create_state_row(ThreadObservation *obs)
+{
+	StateKey	key = {F_BYTEAEQ, PointerGetDatum(obs->thread_key)};
+	StateWriter w;
+
+	if (state_lock_or_claim_row("compaction_state", "compaction_state_pkey", &key, 1,
+								hash_bytes((const unsigned char *) VARDATA(obs->thread_key),
+										   PG_SHA256_DIGEST_LENGTH)) != NULL)
+		return false;
+	state_writer_open(&w, "compaction_state");
+	state_writer_new_row(&w, NULL);
+	state_writer_set(&w, "thread_key", PointerGetDatum(obs->thread_key), false);
+	state_writer_set(&w, "thread_id", PointerGetDatum(obs->thread_id), false);
+	set_state_columns(&w, obs);
+	state_writer_insert(&w);
+	obs->row_tid = w.slot->tts_tid;
+	state_writer_close(&w);
+	return true;
+}
+
+/* Write T and the in-flight compaction into the locked state row. */
+static void
+save_state_row(ThreadObservation *obs)
+{
+	StateWriter w;
+
+	state_writer_open(&w, "compaction_state");
+	state_writer_new_row_at(&w, &obs->row_tid);
+	set_state_columns(&w, obs);
+	state_writer_update(&w, &obs->row_tid);
+	obs->row_tid = w.slot->tts_tid;
+	state_writer_close(&w);
 }
 
 static void
 write_fingerprints(ThreadObservation *obs)
 {
-	Datum		args[2];
+	Datum		args[1];
 
 	args[0] = PointerGetDatum(obs->thread_key);
 	/* a reset, or a new row (fingerprints left by a TRUNCATE of the state alone) */
 	if (obs->reset || !obs->row_exists)
+	{
+		StateAccess access;
+
+		state_access_begin(&access);
 		state_exec(&forget_fingerprints_plan, args, NULL);
+		state_access_end(&access);
+	}
 	if (obs->npending > 0)
 	{
-		args[1] = PointerGetDatum(construct_array(obs->pending, obs->npending, BYTEAOID,
-												  -1, false, TYPALIGN_INT));
-		state_exec(&insert_fingerprints_plan, args, NULL);
+		StateWriter w;
+		int			i;
+
+		state_writer_open(&w, "compaction_fingerprints");
+		for (i = 0; i < obs->npending; i++)
+		{
+			state_writer_new_row(&w, NULL);
+			state_writer_set(&w, "thread_key", PointerGetDatum(obs->thread_key), false);
+			state_writer_set(&w, "digest", obs->pending[i], false);
+			state_writer_insert(&w);
+		}
+		state_writer_close(&w);
 	}
+}
+
+/* 1.0 layout: the fingerprints are an array column, written by statements. */
+static bool
+close_v10(ThreadObservation *obs)
+{
+	Datum		args[6];
+	char		nulls[6];
+	StateAccess access;
+
+	args[0] = PointerGetDatum(obs->thread_key);
+	args[1] = PointerGetDatum(obs->thread_id);
+	args[2] = count_to_numeric(obs->total);
+	args[3] = obs->task_id ? CStringGetTextDatum(obs->task_id) : (Datum) 0;
+	args[4] = obs->boundary_message_id ? CStringGetTextDatum(obs->boundary_message_id) : (Datum) 0;
+	args[5] = v10_fingerprints_array(obs);
+	memset(nulls, ' ', 6);
+	if (obs->task_id == NULL)
+		nulls[3] = 'n';
+	if (obs->boundary_message_id == NULL)
+		nulls[4] = 'n';
+	state_access_begin(&access);
+	if (!obs->row_exists)
+	{
+		if (state_exec(&create_state_v10_plan, args, nulls) == 0)
+		{
+			/* a snapshot older than that row can never lock it */
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			state_access_end(&access);
+			return false;
+		}
+	}
+	else
+		state_exec(&save_state_v10_plan, args, nulls);
+	state_access_end(&access);
+	return true;
 }
 
 /* Keep what this transaction now holds of the thread. */
@@ -418,6 +484,7 @@ hold(ThreadObservation *obs)
 		pfree(held->task_id);
 	if (held->boundary_message_id)
 		pfree(held->boundary_message_id);
+	held->row_tid = obs->row_tid;
 	held->total = obs->total;
 	held->task_id = copy_in(TopTransactionContext, obs->task_id);
 	held->boundary_message_id = copy_in(TopTransactionContext, obs->boundary_message_id);
@@ -433,9 +500,6 @@ hold(ThreadObservation *obs)
 bool
 observation_close(ThreadObservation *obs)
 {
-	Datum		args[6];
-	char		nulls[6];
-	StateAccess access;
 	bool		changed = obs->state_changed || obs->npending > 0 || obs->reset;
 
 	if (!changed)
@@ -445,31 +509,22 @@ observation_close(ThreadObservation *obs)
 			hold(obs);
 		return true;
 	}
-	state_access_begin(&access);
-	state_row_values(obs, args, nulls);
-	args[5] = obs->v10_layout ? v10_fingerprints_array(obs) : (Datum) 0;
-	nulls[5] = ' ';
-	if (!obs->row_exists)
+	if (obs->v10_layout)
 	{
-		if (state_exec(obs->v10_layout ? &create_state_v10_plan : &create_state_plan,
-					   args, nulls) == 0)
-		{
-			/* a snapshot older than that row can never lock it */
-			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-			state_access_end(&access);
+		if (!close_v10(obs))
 			return false;
-		}
 	}
-	else if (obs->v10_layout)
-		state_exec(&save_state_v10_plan, args, nulls);
-	else if (obs->state_changed)
-		state_exec(&save_state_plan, args, nulls);
-	if (!obs->v10_layout)
+	else
+	{
+		if (!obs->row_exists)
+		{
+			if (!create_state_row(obs))
+				return false;
+		}
+		else if (obs->state_changed)
+			save_state_row(obs);
 		write_fingerprints(obs);
-	state_access_end(&access);
+	}
 	obs->reset = false;
 	/* later lookups of this transaction must see these rows */
 	CommandCounterIncrement();

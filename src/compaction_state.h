@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "common/sha2.h"
+#include "storage/itemptr.h"
 #include "utils/hsearch.h"
 
 /*
@@ -26,6 +27,7 @@ typedef struct ThreadObservation
 	char	   *boundary_message_id;	/* NULL: absent */
 	bool		state_changed;	/* T or the in-flight compaction changed */
 	bool		row_exists;		/* this transaction holds the state row */
+	ItemPointerData row_tid;	/* its latest version (1.1 layout) */
 	bool		stored_void;	/* no stored fingerprint needs a lookup */
 	bool		reset;			/* every fingerprint was forgotten (step 1) */
 	bool		v10_layout;		/* 1.0 objects: fingerprints in the state row */

@@ -17,6 +17,8 @@
  *   normalize.c          §9/§11 normalize / normalize_many, argument rules
  *   state_access.c       saved SPI plans run as the extension owner, row
  *                        locks without SPI, per-transaction caches
+ *   state_write.c        inserts and updates of the extension's tables
+ *                        without SPI (table AM + executor index upkeep)
  *   store.c              §12/§13 event store, per-scope seqs, append
  *   sink.c               §14/§16 emit, capture failures
  *   capture.c            §15  capture triggers and their DDL-time checks

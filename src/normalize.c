@@ -5,14 +5,17 @@
  *
  * Both read the binary jsonb directly; the payload of a mapped draft is the
  * event datum as passed (never re-serialised).  normalize_many returns its
- * rows in materialize mode, so a LATERAL scan hands the executor one small
- * tuplestore per event and nothing else.
+ * rows one per call (value-per-call mode): in a select list
+ * (SELECT normalize_many(...) FROM raw) the executor then needs no
+ * tuplestore at all; in FROM (LATERAL) it puts them into one itself.
  */
 #include "postgres.h"
 
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/execnodes.h"
+#include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
 #include "draft.h"
@@ -220,7 +223,7 @@ durable_sink_normalize(PG_FUNCTION_ARGS)
 }
 
 /*
- * Materialize mode for a set-returning function (normalize_many, emit):
+ * Materialize mode for a set-returning function (emit):
  * InitMaterializedSRF puts a fresh tuplestore and row descriptor, both in
  * per-query memory, into the ReturnSetInfo; returns the tuplestore to fill.
  *
@@ -231,12 +234,12 @@ durable_sink_normalize(PG_FUNCTION_ARGS)
  * the next rescan (FROM, LATERAL): nothing accumulates per call.  setDesc
  * must therefore never be a cached descriptor such as the draft builder's,
  * which lives in fn_extra for the whole query; the rows are formed with the
- * builder's descriptor, which has the same layout.  No MAT_SRF_BLESS: both
- * result types are named composites, which need no typmod.
+ * builder's descriptor, which has the same layout.  No MAT_SRF_BLESS: the
+ * result type is a named composite, which needs no typmod.
  *
- * The store allows random access only when the executor asks for it.  The
- * functions fill it and never read it back, except emit, which reads its
- * rows forward once through a read pointer of its own (see sink.c): the
+ * The store allows random access only when the executor asks for it.  emit
+ * fills it and reads its rows forward once through a read pointer of its
+ * own (see sink.c): the
  * executor reads from the active read pointer wherever it is left, and a
  * select-list call does not rewind it.
  */
@@ -247,25 +250,111 @@ materialized_rows(FunctionCallInfo fcinfo)
 	return ((ReturnSetInfo *) fcinfo->resultinfo)->setResult;
 }
 
-/* durable_sink.normalize_many(...) → SETOF canonical_event_draft */
+/*
+ * What normalize_many keeps between the calls of one result set, in
+ * fn_extra.  The drafts of one event live in set_context, which the first
+ * call of the next event's set resets: the executor resets the per-tuple
+ * memory between the calls of one set, the argument values it keeps.
+ */
+typedef struct NormalizeManySet
+{
+	DraftTupleBuilder *builder;
+	MemoryContext set_context;
+	NormalizeContext ctx;
+	DraftList	drafts;
+	int			next;			/* the draft the next call returns */
+	bool		in_set;			/* a set of several rows is being returned */
+} NormalizeManySet;
+
+static NormalizeManySet *
+normalize_many_set(FunctionCallInfo fcinfo)
+{
+	NormalizeManySet *set = fcinfo->flinfo->fn_extra;
+
+	if (set == NULL)
+	{
+		MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+
+		set = MemoryContextAllocZero(mcxt, sizeof(NormalizeManySet));
+		set->builder = draft_builder_create(mcxt);
+		set->set_context = AllocSetContextCreate(mcxt, "durable_sink normalize_many set",
+												 ALLOCSET_SMALL_SIZES);
+		fcinfo->flinfo->fn_extra = set;
+	}
+	return set;
+}
+
+/*
+ * The executor abandons a set when a LIMIT above it stops early or when it
+ * rescans: the next call then starts a new event.
+ */
+static void
+normalize_many_set_abandoned(Datum arg)
+{
+	((NormalizeManySet *) DatumGetPointer(arg))->in_set = false;
+}
+
+/*
+ * durable_sink.normalize_many(event jsonb, thread_id text, run_id text,
+ *                             origin text, correlation_id text,
+ *                             resumed boolean)
+ *     → SETOF durable_sink.canonical_event_draft
+ *
+ * Contract §11: the drafts of one event (mapped row, permission companion,
+ * compaction facts).  Errors: 22004 for a NULL argument, 22023 for an
+ * invalid event or context (§2, §3, §9); 0A000 outside a set context.
+ *
+ * Value-per-call: an event with one draft (nearly all of them) is one call
+ * returning ExprSingleResult; an event with several drafts is normalized on
+ * the first call and its drafts returned one per call.
+ */
 Datum
 durable_sink_normalize_many(PG_FUNCTION_ARGS)
 {
-	DraftTupleBuilder *builder;
-	NormalizeContext ctx;
-	DraftList	drafts;
-	Tuplestorestate *rows;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	NormalizeManySet *set;
 	Datum		values[DRAFT_NATTS];
 	bool		nulls[DRAFT_NATTS];
-	int			i;
+	HeapTuple	row;
 
-	rows = materialized_rows(fcinfo);
-	builder = draft_builder_get(fcinfo);
-	normalize_event(fcinfo, true, &ctx, &drafts);
-	for (i = 0; i < drafts.count; i++)
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_ValuePerCall) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	set = normalize_many_set(fcinfo);
+	if (!set->in_set)
 	{
-		draft_to_values(builder, &ctx, &drafts.items[i], values, nulls);
-		tuplestore_putvalues(rows, builder->tupdesc, values, nulls);
+		MemoryContext caller_context;
+
+		MemoryContextReset(set->set_context);
+		caller_context = MemoryContextSwitchTo(set->set_context);
+		normalize_event(fcinfo, true, &set->ctx, &set->drafts);
+		MemoryContextSwitchTo(caller_context);
+		set->next = 0;
+		if (set->drafts.count > 1)
+		{
+			set->in_set = true;
+			RegisterExprContextCallback(rsinfo->econtext, normalize_many_set_abandoned,
+										PointerGetDatum(set));
+		}
 	}
-	return (Datum) 0;
+	if (set->next >= set->drafts.count)
+	{
+		/* no drafts at all, or the last one was returned */
+		if (set->in_set)
+		{
+			set->in_set = false;
+			UnregisterExprContextCallback(rsinfo->econtext, normalize_many_set_abandoned,
+										  PointerGetDatum(set));
+		}
+		rsinfo->isDone = ExprEndResult;
+		PG_RETURN_NULL();
+	}
+	draft_to_values(set->builder, &set->ctx, &set->drafts.items[set->next++],
+					values, nulls);
+	row = heap_form_tuple(set->builder->tupdesc, values, nulls);
+	rsinfo->returnMode = SFRM_ValuePerCall;
+	rsinfo->isDone = set->in_set ? ExprMultipleResult : ExprSingleResult;
+	PG_RETURN_DATUM(HeapTupleGetDatum(row));
 }

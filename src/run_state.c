@@ -6,71 +6,106 @@
  * events seen (a run is "known" once starts > 0); finished belongs to the
  * current activation, which every run_start opens anew.
  *
- * Both operations are a single INSERT ... ON CONFLICT DO UPDATE, so two
- * sessions racing on one run serialize on the row: the second waits for the
- * first to commit or abort and then sees its outcome.  Hence exactly one
- * RunStarted per run, and one finish row per activation.
+ * Both operations lock the run's row (state_lock_or_claim_row: FOR UPDATE,
+ * or the right to create it when there is none) and then write it directly
+ * (state_write.c), so two sessions racing on one run serialize on the row:
+ * the second waits for the first to commit or abort and then sees its
+ * outcome.  Hence exactly one RunStarted per run, and one finish row per
+ * activation.  This is INSERT ... ON CONFLICT DO UPDATE without SPI, which
+ * cost more than the rest of normalization together.
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "utils/fmgroids.h"
+#include "utils/timestamp.h"
 
 #include "durable_sink.h"
 #include "state_access.h"
+#include "state_write.h"
 #include "text_util.h"
 
-static StatePlan record_start_plan = {
-	.sql = "INSERT INTO durable_sink.run_state AS s (run_key, run_id, starts, finished) "
-		"VALUES ($1, $2, 1, false) "
-		"ON CONFLICT (run_key) DO UPDATE "
-		"SET starts = s.starts OPERATOR(pg_catalog.+) 1, finished = false, "
-		"    updated_at = pg_catalog.now() "
-		"RETURNING s.starts",
-	.nargs = 2,
-	.argtypes = {BYTEAOID, TEXTOID}
-};
+/* The run's row, locked, or NULL with the right to create it. */
+static HeapTuple
+lock_run_row(bytea *run_key)
+{
+	StateKey	key = {F_BYTEAEQ, PointerGetDatum(run_key)};
 
-/* The WHERE clause leaves an already finished activation untouched. */
-static StatePlan record_finish_plan = {
-	.sql = "INSERT INTO durable_sink.run_state AS s (run_key, run_id, starts, finished) "
-		"VALUES ($1, $2, 0, true) "
-		"ON CONFLICT (run_key) DO UPDATE "
-		"SET finished = true, updated_at = pg_catalog.now() "
-		"WHERE NOT s.finished "
-		"RETURNING s.starts",
-	.nargs = 2,
-	.argtypes = {BYTEAOID, TEXTOID}
-};
+	return state_lock_or_claim_row("run_state", "run_state_pkey", &key, 1,
+								   hash_bytes((const unsigned char *) VARDATA(run_key),
+											  VARSIZE(run_key) - VARHDRSZ));
+}
+
+/* Write the run's row: an update of the locked version, or its first version. */
+static void
+write_run_row(StateWriter *w, HeapTuple locked, bytea *run_key, text *run_id,
+			  int64 starts, bool finished)
+{
+	if (locked == NULL)
+	{
+		state_writer_set(w, "run_key", PointerGetDatum(run_key), false);
+		state_writer_set(w, "run_id", PointerGetDatum(run_id), false);
+	}
+	state_writer_set(w, "starts", Int64GetDatum(starts), false);
+	state_writer_set(w, "finished", BoolGetDatum(finished), false);
+	state_writer_set(w, "updated_at",
+					 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
+	if (locked == NULL)
+		state_writer_insert(w);
+	else
+		state_writer_update(w, &locked->t_self);
+}
 
 /* Records a run_start; true when it is the first start the run has seen. */
 bool
 run_state_record_start(text *run_id)
 {
-	StateAccess access;
-	Datum		args[2] = {PointerGetDatum(sha256_key(run_id)), PointerGetDatum(run_id)};
-	bool		isnull;
-	int64		starts;
+	bytea	   *run_key = sha256_key(run_id);
+	HeapTuple	locked = lock_run_row(run_key);
+	StateWriter w;
+	int64		starts = 0;
 
-	state_access_begin(&access);
-	state_exec(&record_start_plan, args, NULL);
-	starts = DatumGetInt64(state_result_value(1, &isnull));
-	state_access_end(&access);
-	return starts == 1;
+	state_writer_open(&w, "run_state");
+	state_writer_new_row(&w, locked);
+	if (locked != NULL)
+	{
+		bool		isnull;
+
+		starts = DatumGetInt64(state_writer_get(&w, "starts", &isnull));
+	}
+	/* every run_start opens a new activation */
+	write_run_row(&w, locked, run_key, run_id, starts + 1, false);
+	state_writer_close(&w);
+	return starts == 0;
 }
 
 /*
  * Records a run_finish; true when it finished the current activation, false
- * when that activation had already finished (the event yields no row).
+ * when that activation had already finished (the event yields no row).  A
+ * finish of a run never started is recorded with starts = 0.
  */
 bool
 run_state_record_finish(text *run_id)
 {
-	StateAccess access;
-	Datum		args[2] = {PointerGetDatum(sha256_key(run_id)), PointerGetDatum(run_id)};
-	uint64		rows;
+	bytea	   *run_key = sha256_key(run_id);
+	HeapTuple	locked = lock_run_row(run_key);
+	StateWriter w;
+	int64		starts = 0;
+	bool		isnull;
 
-	state_access_begin(&access);
-	rows = state_exec(&record_finish_plan, args, NULL);
-	state_access_end(&access);
-	return rows == 1;
+	state_writer_open(&w, "run_state");
+	state_writer_new_row(&w, locked);
+	if (locked != NULL)
+	{
+		if (DatumGetBool(state_writer_get(&w, "finished", &isnull)))
+		{
+			state_writer_close(&w);
+			return false;
+		}
+		starts = DatumGetInt64(state_writer_get(&w, "starts", &isnull));
+	}
+	write_run_row(&w, locked, run_key, run_id, starts, true);
+	state_writer_close(&w);
+	return true;
 }

@@ -454,6 +454,30 @@ state_lock_row(const char *table, const char *index, const StateKey *key, int nk
 }
 
 /*
+ * state_lock_row for a row the caller creates when it is missing: returns
+ * the locked row, or NULL, and then this transaction holds the creation
+ * lock of key (claim_hash, a hash of the key) until it ends and may insert
+ * the row.  Whoever else wants to create the same row waits for that lock
+ * and then finds the row; whoever looks it up meanwhile waits for the
+ * creator (state_lock_row).  This is what INSERT ... ON CONFLICT DO UPDATE
+ * guarantees, without its executor.  The lock is a heavyweight lock on the
+ * object (table OID, claim_hash): a hash collision only makes two creators
+ * wait for each other.
+ */
+HeapTuple
+state_lock_or_claim_row(const char *table, const char *index, const StateKey *key,
+						int nkeys, uint32 claim_hash)
+{
+	HeapTuple	row = state_lock_row(table, index, key, nkeys);
+
+	if (row != NULL)
+		return row;
+	LockDatabaseObject(extension_relation_oid(table), claim_hash, 0, ExclusiveLock);
+	/* created and committed by the previous holder of the claim? */
+	return state_lock_row(table, index, key, nkeys);
+}
+
+/*
  * Does the unique index of a state table find a row for key[]?  Read with
  * a fresh snapshot: callers hold the lock that orders the writers of that
  * row (a scope's or thread's row lock), so every writer before them has

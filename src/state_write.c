@@ -1,0 +1,187 @@
+/*
+ * state_write.c
+ *     Inserts and updates of the extension's own tables (state tables, the
+ *     event store, the feed) without SPI: the table access method and the
+ *     executor's index maintenance, as COPY (copyfrom.c) and the catalog
+ *     code (indexing.c) do it.
+ *
+ * Why not SPI: a prepared INSERT still starts an executor per call (plan
+ * cache check, ModifyTable and projection set-up, index opening), which
+ * cost more than the normalization it served (see test/bench/README.md,
+ * "Profiles").  Here one call is a relation open, a tuple and its index
+ * entries.
+ *
+ * What the executor would have done and this does too: NOT NULL and CHECK
+ * constraints (ExecConstraints), every index including unique checks
+ * (ExecInsertIndexTuples), WAL and statistics (the table AM).  What it
+ * does not: triggers, rules, row-level security and privilege checks.  The
+ * tables are the extension's, written only by it as their owner (like the
+ * system catalogs); callers that must honour user triggers on
+ * durable_sink.events check state_writer_plain first (store.c).
+ *
+ * Rows are written with the current command id; a later lookup in the same
+ * command needs CommandCounterIncrement (state_lock_row does one).
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "executor/executor.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "state_access.h"
+#include "state_write.h"
+
+/* Open table of the extension for writing (RowExclusiveLock, kept to commit). */
+void
+state_writer_open(StateWriter *w, const char *table)
+{
+	w->rel = table_open(extension_relation_oid(table), RowExclusiveLock);
+	w->estate = CreateExecutorState();
+	w->target = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->target, w->rel, 0, NULL, 0);
+	ExecOpenIndices(w->target, false);
+	w->slot = table_slot_create(w->rel, NULL);
+}
+
+void
+state_writer_close(StateWriter *w)
+{
+	ExecDropSingleTupleTableSlot(w->slot);
+	ExecCloseIndices(w->target);
+	FreeExecutorState(w->estate);
+	table_close(w->rel, NoLock);
+}
+
+/*
+ * May rows go into the writer's table directly?  Not when someone gave it
+ * triggers, rules or row-level security, which only the executor honours
+ * (callers then take their SPI path).
+ */
+bool
+state_writer_plain(StateWriter *w)
+{
+	return w->rel->trigdesc == NULL && w->rel->rd_rules == NULL &&
+		!w->rel->rd_rel->relrowsecurity;
+}
+
+/* Start the row to write: a copy of base's columns, or all NULL. */
+void
+state_writer_new_row(StateWriter *w, HeapTuple base)
+{
+	TupleTableSlot *slot = w->slot;
+
+	ExecClearTuple(slot);
+	if (base != NULL)
+		heap_deform_tuple(base, RelationGetDescr(w->rel), slot->tts_values, slot->tts_isnull);
+	else
+		memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * Start the row to write from version tid of the table, a version this
+ * transaction has locked or written itself (so it is the latest).
+ */
+void
+state_writer_new_row_at(StateWriter *w, ItemPointer tid)
+{
+	TupleTableSlot *version = table_slot_create(w->rel, NULL);
+
+	if (!table_tuple_fetch_row_version(w->rel, tid, SnapshotAny, version))
+		elog(ERROR, "durable_sink: row version (%u,%u) of durable_sink.%s is gone",
+			 ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid),
+			 RelationGetRelationName(w->rel));
+	state_writer_new_row(w, ExecCopySlotHeapTuple(version));
+	ExecDropSingleTupleTableSlot(version);
+}
+
+/* Attribute number of column; a missing column is an internal error. */
+AttrNumber
+state_writer_column(StateWriter *w, const char *column)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(w->rel), column);
+
+	if (attnum == InvalidAttrNumber)
+		elog(ERROR, "durable_sink: column \"%s\" of durable_sink.%s does not exist",
+			 column, RelationGetRelationName(w->rel));
+	return attnum;
+}
+
+void
+state_writer_set(StateWriter *w, const char *column, Datum value, bool isnull)
+{
+	AttrNumber	attnum = state_writer_column(w, column);
+
+	w->slot->tts_values[attnum - 1] = isnull ? (Datum) 0 : value;
+	w->slot->tts_isnull[attnum - 1] = isnull;
+}
+
+Datum
+state_writer_get(StateWriter *w, const char *column, bool *isnull)
+{
+	AttrNumber	attnum = state_writer_column(w, column);
+
+	*isnull = w->slot->tts_isnull[attnum - 1];
+	return w->slot->tts_values[attnum - 1];
+}
+
+static void
+check_constraints(StateWriter *w, TupleTableSlot *slot)
+{
+	if (w->rel->rd_att->constr != NULL)
+		ExecConstraints(w->target, slot, w->estate);
+}
+
+/* Insert the row built in the writer's slot, index entries included. */
+void
+state_writer_insert(StateWriter *w)
+{
+	check_constraints(w, w->slot);
+	table_tuple_insert(w->rel, w->slot, GetCurrentCommandId(true), 0, NULL);
+	ExecInsertIndexTuples(w->target, w->slot, w->estate, false, false, NULL, NIL);
+	ResetPerTupleExprContext(w->estate);
+}
+
+/*
+ * Replace the row version otid, which this transaction has locked
+ * (state_lock_row), by the row built in the slot.  A HOT update needs no
+ * new index entries.
+ */
+void
+state_writer_update(StateWriter *w, ItemPointer otid)
+{
+	bool		update_indexes;
+
+	check_constraints(w, w->slot);
+	/* the heap uses no snapshot here; there may be none (commit time) */
+	simple_table_tuple_update(w->rel, otid, w->slot,
+							  ActiveSnapshotSet() ? GetActiveSnapshot() : InvalidSnapshot,
+							  &update_indexes);
+	if (update_indexes)
+		ExecInsertIndexTuples(w->target, w->slot, w->estate, true, false, NULL, NIL);
+	ResetPerTupleExprContext(w->estate);
+}
+
+/*
+ * Insert count rows (slots of this table) in one table_multi_insert, then
+ * their index entries: COPY's batching (copyfrom.c), one WAL record and one
+ * buffer lock per page instead of per row.
+ */
+void
+state_writer_insert_slots(StateWriter *w, TupleTableSlot **slots, int count)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+		check_constraints(w, slots[i]);
+	table_multi_insert(w->rel, slots, count, GetCurrentCommandId(true), 0, NULL);
+	for (i = 0; i < count; i++)
+	{
+		ExecInsertIndexTuples(w->target, slots[i], w->estate, false, false, NULL, NIL);
+		ResetPerTupleExprContext(w->estate);
+	}
+}

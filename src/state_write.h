@@ -1,0 +1,40 @@
+/*
+ * state_write.h
+ *     Writing rows of the extension's own tables without SPI or a plan.
+ */
+#ifndef DURABLE_SINK_STATE_WRITE_H
+#define DURABLE_SINK_STATE_WRITE_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "executor/tuptable.h"
+#include "nodes/execnodes.h"
+#include "utils/relcache.h"
+
+/*
+ * An open table of the extension, ready for inserts and updates: the
+ * relation (RowExclusiveLock), its indexes and a slot holding the row being
+ * built.  Opened and closed around one operation.
+ */
+typedef struct StateWriter
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *target;
+	TupleTableSlot *slot;
+} StateWriter;
+
+extern void state_writer_open(StateWriter *w, const char *table);
+extern void state_writer_close(StateWriter *w);
+extern bool state_writer_plain(StateWriter *w);
+extern void state_writer_new_row(StateWriter *w, HeapTuple base);
+extern void state_writer_new_row_at(StateWriter *w, ItemPointer tid);
+extern AttrNumber state_writer_column(StateWriter *w, const char *column);
+extern void state_writer_set(StateWriter *w, const char *column, Datum value, bool isnull);
+extern Datum state_writer_get(StateWriter *w, const char *column, bool *isnull);
+extern void state_writer_insert(StateWriter *w);
+extern void state_writer_update(StateWriter *w, ItemPointer otid);
+extern void state_writer_insert_slots(StateWriter *w, TupleTableSlot **slots, int count);
+
+#endif							/* DURABLE_SINK_STATE_WRITE_H */
