@@ -370,11 +370,12 @@ static bool
 create_state_row(ThreadObservation *obs)
 {
 	StateKey	key = {F_BYTEAEQ, PointerGetDatum(obs->thread_key)};
+	uint32		claim = hash_bytes((const unsigned char *) VARDATA(obs->thread_key),
+								   PG_SHA256_DIGEST_LENGTH);
 	StateWriter w;
 
 	if (state_lock_or_claim_row("compaction_state", "compaction_state_pkey", &key, 1,
-								hash_bytes((const unsigned char *) VARDATA(obs->thread_key),
-										   PG_SHA256_DIGEST_LENGTH)) != NULL)
+								claim) != NULL)
 		return false;
 	state_writer_open(&w, "compaction_state");
 	state_writer_new_row(&w, NULL);
@@ -382,6 +383,7 @@ create_state_row(ThreadObservation *obs)
 	state_writer_set(&w, "thread_id", PointerGetDatum(obs->thread_id), false);
 	set_state_columns(&w, obs);
 	state_writer_insert(&w);
+	state_release_claim("compaction_state", claim);
 	obs->row_tid = w.slot->tts_tid;
 	state_writer_close(&w);
 	return true;

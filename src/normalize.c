@@ -304,9 +304,10 @@ normalize_many_set_abandoned(Datum arg)
  * compaction facts).  Errors: 22004 for a NULL argument, 22023 for an
  * invalid event or context (§2, §3, §9); 0A000 outside a set context.
  *
- * Value-per-call: an event with one draft (nearly all of them) is one call
- * returning ExprSingleResult; an event with several drafts is normalized on
- * the first call and its drafts returned one per call.
+ * Value-per-call: the event is normalized on the first call of its set and
+ * its drafts returned one per call, then ExprEndResult.  (ExprSingleResult
+ * would save that last call, but a select list with other set-returning
+ * functions would then repeat the row on every row of theirs.)
  */
 Datum
 durable_sink_normalize_many(PG_FUNCTION_ARGS)
@@ -332,7 +333,7 @@ durable_sink_normalize_many(PG_FUNCTION_ARGS)
 		normalize_event(fcinfo, true, &set->ctx, &set->drafts);
 		MemoryContextSwitchTo(caller_context);
 		set->next = 0;
-		if (set->drafts.count > 1)
+		if (set->drafts.count > 0)
 		{
 			set->in_set = true;
 			RegisterExprContextCallback(rsinfo->econtext, normalize_many_set_abandoned,
@@ -355,6 +356,6 @@ durable_sink_normalize_many(PG_FUNCTION_ARGS)
 					values, nulls);
 	row = heap_form_tuple(set->builder->tupdesc, values, nulls);
 	rsinfo->returnMode = SFRM_ValuePerCall;
-	rsinfo->isDone = set->in_set ? ExprMultipleResult : ExprSingleResult;
+	rsinfo->isDone = ExprMultipleResult;
 	PG_RETURN_DATUM(HeapTupleGetDatum(row));
 }

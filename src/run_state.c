@@ -26,15 +26,20 @@
 #include "state_write.h"
 #include "text_util.h"
 
-/* The run's row, locked, or NULL with the right to create it. */
+/* The claim on a run's row when it has none (state_lock_or_claim_row). */
+static uint32
+run_claim(bytea *run_key)
+{
+	return hash_bytes((const unsigned char *) VARDATA(run_key), VARSIZE(run_key) - VARHDRSZ);
+}
+
+/* The run's row, locked, or NULL with the claim to create it. */
 static HeapTuple
 lock_run_row(bytea *run_key)
 {
 	StateKey	key = {F_BYTEAEQ, PointerGetDatum(run_key)};
 
-	return state_lock_or_claim_row("run_state", "run_state_pkey", &key, 1,
-								   hash_bytes((const unsigned char *) VARDATA(run_key),
-											  VARSIZE(run_key) - VARHDRSZ));
+	return state_lock_or_claim_row("run_state", "run_state_pkey", &key, 1, run_claim(run_key));
 }
 
 /* Write the run's row: an update of the locked version, or its first version. */
@@ -52,7 +57,10 @@ write_run_row(StateWriter *w, HeapTuple locked, bytea *run_key, text *run_id,
 	state_writer_set(w, "updated_at",
 					 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
 	if (locked == NULL)
+	{
 		state_writer_insert(w);
+		state_release_claim("run_state", run_claim(run_key));
+	}
 	else
 		state_writer_update(w, &locked->t_self);
 }

@@ -455,26 +455,36 @@ state_lock_row(const char *table, const char *index, const StateKey *key, int nk
 
 /*
  * state_lock_row for a row the caller creates when it is missing: returns
- * the locked row, or NULL, and then this transaction holds the creation
- * lock of key (claim_hash, a hash of the key) until it ends and may insert
- * the row.  Whoever else wants to create the same row waits for that lock
- * and then finds the row; whoever looks it up meanwhile waits for the
- * creator (state_lock_row).  This is what INSERT ... ON CONFLICT DO UPDATE
- * guarantees, without its executor.  The lock is a heavyweight lock on the
- * object (table OID, claim_hash): a hash collision only makes two creators
- * wait for each other.
+ * the locked row, or NULL, and then this transaction holds the claim on
+ * key (claim_hash, a hash of the key) and inserts the row before it calls
+ * state_release_claim.  Whoever else wants the same row waits for the
+ * claim and then finds the row being inserted, and waits for its creator
+ * (state_lock_row).  This is what INSERT ... ON CONFLICT DO UPDATE
+ * guarantees, without its executor.
+ *
+ * The claim is a heavyweight lock on the object (table OID, claim_hash),
+ * held only from the lookup to the insert, so a transaction creating many
+ * rows holds no more than one; a hash collision only makes two creators
+ * wait for each other that long.
  */
 HeapTuple
 state_lock_or_claim_row(const char *table, const char *index, const StateKey *key,
 						int nkeys, uint32 claim_hash)
 {
-	HeapTuple	row = state_lock_row(table, index, key, nkeys);
+	HeapTuple	row;
 
-	if (row != NULL)
-		return row;
 	LockDatabaseObject(extension_relation_oid(table), claim_hash, 0, ExclusiveLock);
-	/* created and committed by the previous holder of the claim? */
-	return state_lock_row(table, index, key, nkeys);
+	row = state_lock_row(table, index, key, nkeys);
+	if (row != NULL)
+		state_release_claim(table, claim_hash);
+	return row;
+}
+
+/* The claimed row is inserted (or the claim was not needed). */
+void
+state_release_claim(const char *table, uint32 claim_hash)
+{
+	UnlockDatabaseObject(extension_relation_oid(table), claim_hash, 0, ExclusiveLock);
 }
 
 /*

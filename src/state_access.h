@@ -67,6 +67,7 @@ extern HeapTuple state_lock_row(const char *table, const char *index,
 								const StateKey *key, int nkeys);
 extern HeapTuple state_lock_or_claim_row(const char *table, const char *index,
 										 const StateKey *key, int nkeys, uint32 claim_hash);
+extern void state_release_claim(const char *table, uint32 claim_hash);
 extern bool state_row_exists(const char *table, const char *index,
 							 const StateKey *key, int nkeys);
 

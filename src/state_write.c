@@ -45,11 +45,17 @@ state_writer_open(StateWriter *w, const char *table)
 	InitResultRelInfo(w->target, w->rel, 0, NULL, 0);
 	ExecOpenIndices(w->target, false);
 	w->slot = table_slot_create(w->rel, NULL);
+	w->batch = NULL;
+	w->batch_slots = 0;
 }
 
 void
 state_writer_close(StateWriter *w)
 {
+	int			i;
+
+	for (i = 0; i < w->batch_slots; i++)
+		ExecDropSingleTupleTableSlot(w->batch[i]);
 	ExecDropSingleTupleTableSlot(w->slot);
 	ExecCloseIndices(w->target);
 	FreeExecutorState(w->estate);
@@ -167,21 +173,43 @@ state_writer_update(StateWriter *w, ItemPointer otid)
 }
 
 /*
- * Insert count rows (slots of this table) in one table_multi_insert, then
- * their index entries: COPY's batching (copyfrom.c), one WAL record and one
- * buffer lock per page instead of per row.
+ * Slot i (0 .. STATE_WRITER_BATCH - 1) of the writer's next multi-row
+ * insert, empty, its columns all NULL: the caller sets them and stores it
+ * as a virtual tuple.
+ */
+TupleTableSlot *
+state_writer_batch_slot(StateWriter *w, int i)
+{
+	TupleTableSlot *slot;
+
+	Assert(i >= 0 && i < STATE_WRITER_BATCH);
+	if (w->batch == NULL)
+		w->batch = palloc(sizeof(TupleTableSlot *) * STATE_WRITER_BATCH);
+	while (w->batch_slots <= i)
+		w->batch[w->batch_slots++] = table_slot_create(w->rel, NULL);
+	slot = w->batch[i];
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	return slot;
+}
+
+/*
+ * Insert the first count batch slots in one table_multi_insert, then their
+ * index entries: COPY's batching (copyfrom.c), one WAL record and one
+ * buffer lock per page instead of per row.  The slots then hold the stored
+ * rows (tts_tid set).
  */
 void
-state_writer_insert_slots(StateWriter *w, TupleTableSlot **slots, int count)
+state_writer_insert_batch(StateWriter *w, int count)
 {
 	int			i;
 
 	for (i = 0; i < count; i++)
-		check_constraints(w, slots[i]);
-	table_multi_insert(w->rel, slots, count, GetCurrentCommandId(true), 0, NULL);
+		check_constraints(w, w->batch[i]);
+	table_multi_insert(w->rel, w->batch, count, GetCurrentCommandId(true), 0, NULL);
 	for (i = 0; i < count; i++)
 	{
-		ExecInsertIndexTuples(w->target, slots[i], w->estate, false, false, NULL, NIL);
+		ExecInsertIndexTuples(w->target, w->batch[i], w->estate, false, false, NULL, NIL);
 		ResetPerTupleExprContext(w->estate);
 	}
 }

@@ -23,7 +23,12 @@ typedef struct StateWriter
 	EState	   *estate;
 	ResultRelInfo *target;
 	TupleTableSlot *slot;
+	TupleTableSlot **batch;		/* slots of a multi-row insert, made on demand */
+	int			batch_slots;
 } StateWriter;
+
+/* Rows per table_multi_insert call (COPY uses the same bound). */
+#define STATE_WRITER_BATCH 1000
 
 extern void state_writer_open(StateWriter *w, const char *table);
 extern void state_writer_close(StateWriter *w);
@@ -35,6 +40,7 @@ extern void state_writer_set(StateWriter *w, const char *column, Datum value, bo
 extern Datum state_writer_get(StateWriter *w, const char *column, bool *isnull);
 extern void state_writer_insert(StateWriter *w);
 extern void state_writer_update(StateWriter *w, ItemPointer otid);
-extern void state_writer_insert_slots(StateWriter *w, TupleTableSlot **slots, int count);
+extern TupleTableSlot *state_writer_batch_slot(StateWriter *w, int i);
+extern void state_writer_insert_batch(StateWriter *w, int count);
 
 #endif							/* DURABLE_SINK_STATE_WRITE_H */

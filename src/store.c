@@ -49,12 +49,15 @@
 #include "utils/fmgrprotos.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "feed.h"
+#include "state_write.h"
 #include "state_access.h"
 #include "stats.h"
 #include "store.h"
@@ -289,6 +292,68 @@ static void
 resolve_insert_one_types(StatePlan *plan)
 {
 	element_types(plan->argtypes);
+}
+
+/*
+ * The columns of durable_sink.events a direct insert fills, in
+ * INSERT_EVENTS_SQL order (the draft columns in contract §4 order) plus
+ * created_at, whose default (now()) the direct insert supplies.
+ */
+#define EVENT_NCOLUMNS (INSERT_NATTS + 1)
+#define EVENT_CREATED_AT INSERT_NATTS
+static const char *const event_column_names[EVENT_NCOLUMNS] = {
+	"event_id", "fidelity", "event_kind", "scopes", "thread_id", "run_id", "payload",
+	"causation_id", "correlation_id", "origin", "visibility", "schema_version",
+	"thread_scope", "thread_seq", "run_scope", "run_seq", "writer_id", "idempotency_key",
+	"created_at"
+};
+
+/*
+ * Attribute numbers of those columns, learnt once per relation and
+ * forgotten when its relcache entry is invalidated (ALTER TABLE).  direct
+ * is false when the table has columns beyond these (defaults only the
+ * executor knows): appends then use the statement.
+ */
+static struct
+{
+	Oid			relid;			/* InvalidOid: not learnt */
+	bool		direct;
+	AttrNumber	attnum[EVENT_NCOLUMNS];
+}			event_columns;
+
+static void
+event_columns_invalidate(Datum arg pg_attribute_unused(), Oid relid)
+{
+	if (!OidIsValid(relid) || relid == event_columns.relid)
+		event_columns.relid = InvalidOid;
+}
+
+static void
+event_columns_learn(Relation events)
+{
+	static bool callback_registered = false;
+	TupleDesc	desc = RelationGetDescr(events);
+	int			live = 0;
+	int			i;
+
+	if (event_columns.relid == RelationGetRelid(events))
+		return;
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(event_columns_invalidate, (Datum) 0);
+		callback_registered = true;
+	}
+	for (i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			live++;
+	event_columns.direct = (live == EVENT_NCOLUMNS);
+	for (i = 0; i < EVENT_NCOLUMNS; i++)
+	{
+		event_columns.attnum[i] = get_attnum(RelationGetRelid(events), event_column_names[i]);
+		if (event_columns.attnum[i] == InvalidAttrNumber)
+			event_columns.direct = false;
+	}
+	event_columns.relid = RelationGetRelid(events);
 }
 
 void
@@ -548,7 +613,13 @@ take_heads(ScopeHeads *heads, const AppendExpectation *expect)
 			missing[nmissing++] = order[i];
 	}
 	if (nmissing > 0)
+	{
+		StateAccess access;
+
+		state_access_begin(&access);
 		lock_new_heads(missing, nmissing);
+		state_access_end(&access);
+	}
 
 	for (i = 0; i < n; i++)
 	{
@@ -580,31 +651,37 @@ typedef struct InsertArrays
 	bool	   *nulls[INSERT_NATTS];
 } InsertArrays;
 
-static void
-set_cell(InsertArrays *a, int col, int row, Datum value, bool isnull)
+/*
+ * Where each row of a batch goes: its scope numbers and seqs, beside the
+ * row itself.
+ */
+typedef struct RowScopes
 {
-	a->values[col][row] = value;
-	a->nulls[col][row] = isnull;
-}
+	int64		thread_scope;	/* 0: no thread scope */
+	int64		run_scope;		/* 0: no run scope */
+} RowScopes;
 
+/* The INSERT_EVENTS_SQL column values of one row, in that order. */
 static void
-fill_insert_row(InsertArrays *a, int i, const StoreRow *row, const ScopeHeads *heads,
-				int thread_head, int run_head)
+insert_row_values(const StoreRow *row, const RowScopes *scopes, Datum *values, bool *nulls)
 {
-	int			c;
-
-	set_cell(a, 0, i, Int64GetDatum(row->event_id), row->event_id == 0);
+	values[0] = Int64GetDatum(row->event_id);
+	nulls[0] = false;
 	/* draft columns 0..10 are insert columns 1..11 */
-	for (c = 0; c < DRAFT_NATTS; c++)
-		set_cell(a, c + 1, i, row->values[c], row->nulls[c]);
-	set_cell(a, 12, i, Int64GetDatum(thread_head >= 0 ? heads->items[thread_head].scope_no : 0),
-			 thread_head < 0);
-	set_cell(a, 13, i, Int64GetDatum(row->thread_seq), thread_head < 0);
-	set_cell(a, 14, i, Int64GetDatum(run_head >= 0 ? heads->items[run_head].scope_no : 0),
-			 run_head < 0);
-	set_cell(a, 15, i, Int64GetDatum(row->run_seq), run_head < 0);
-	set_cell(a, 16, i, PointerGetDatum(row->writer_id), row->writer_id == NULL);
-	set_cell(a, 17, i, PointerGetDatum(row->idempotency_key), row->idempotency_key == NULL);
+	memcpy(&values[1], row->values, sizeof(Datum) * DRAFT_NATTS);
+	memcpy(&nulls[1], row->nulls, sizeof(bool) * DRAFT_NATTS);
+	values[12] = Int64GetDatum(scopes->thread_scope);
+	nulls[12] = scopes->thread_scope == 0;
+	values[13] = Int64GetDatum(row->thread_seq);
+	nulls[13] = scopes->thread_scope == 0;
+	values[14] = Int64GetDatum(scopes->run_scope);
+	nulls[14] = scopes->run_scope == 0;
+	values[15] = Int64GetDatum(row->run_seq);
+	nulls[15] = scopes->run_scope == 0;
+	values[16] = PointerGetDatum(row->writer_id);
+	nulls[16] = row->writer_id == NULL;
+	values[17] = PointerGetDatum(row->idempotency_key);
+	nulls[17] = row->idempotency_key == NULL;
 }
 
 static Datum
@@ -622,6 +699,123 @@ build_array(Datum *values, bool *nulls, int count, Oid element_type)
 }
 
 /*
+ * Insert the rows with the prepared statement (SPI): when durable_sink.events
+ * has triggers, rules, row-level security or columns of its own, which only
+ * the executor honours.  With result, the stored rows are added to it.
+ */
+static void
+insert_with_statement(const StoreRow *rows, const RowScopes *scopes, int count,
+					  Tuplestorestate *result)
+{
+	Datum		args[INSERT_NATTS];
+	char		nulls[INSERT_NATTS];
+	bool		isnull[INSERT_NATTS];
+	StateAccess access;
+	uint64		stored;
+	int			i;
+	int			c;
+
+	state_access_begin(&access);
+	if (count == 1)
+	{
+		insert_row_values(&rows[0], &scopes[0], args, isnull);
+		for (c = 0; c < INSERT_NATTS; c++)
+			nulls[c] = isnull[c] ? 'n' : ' ';
+		stored = state_exec(result ? &insert_event_returning_plan : &insert_event_plan,
+							args, nulls);
+	}
+	else
+	{
+		InsertArrays arrays;
+		Oid			types[INSERT_NATTS];
+		Datum		values[INSERT_NATTS];
+
+		for (c = 0; c < INSERT_NATTS; c++)
+		{
+			arrays.values[c] = palloc(sizeof(Datum) * count);
+			arrays.nulls[c] = palloc(sizeof(bool) * count);
+		}
+		for (i = 0; i < count; i++)
+		{
+			insert_row_values(&rows[i], &scopes[i], values, isnull);
+			for (c = 0; c < INSERT_NATTS; c++)
+			{
+				arrays.values[c][i] = values[c];
+				arrays.nulls[c][i] = isnull[c];
+			}
+		}
+		element_types(types);
+		for (c = 0; c < INSERT_NATTS; c++)
+			args[c] = build_array(arrays.values[c], arrays.nulls[c], count, types[c]);
+		stored = state_exec(result ? &insert_events_returning_plan : &insert_events_plan,
+							args, NULL);
+	}
+	if (stored != (uint64) count)
+		elog(ERROR, "durable_sink: stored " UINT64_FORMAT " of %d events", stored, count);
+	if (result != NULL)
+	{
+		for (i = 0; i < (int) stored; i++)
+			tuplestore_puttuple(result, SPI_tuptable->vals[i]);
+	}
+	state_access_end(&access);
+}
+
+/*
+ * Insert the rows directly (state_write.c), STATE_WRITER_BATCH at a time
+ * with table_multi_insert, as COPY does.  False, with nothing inserted,
+ * when the table needs the executor (insert_with_statement).
+ */
+static bool
+insert_directly(const StoreRow *rows, const RowScopes *scopes, int count,
+				Tuplestorestate *result)
+{
+	StateWriter w;
+	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	int			done;
+
+	state_writer_open(&w, "events");
+	event_columns_learn(w.rel);
+	if (!event_columns.direct || !state_writer_plain(&w))
+	{
+		state_writer_close(&w);
+		return false;
+	}
+	for (done = 0; done < count;)
+	{
+		int			n = Min(count - done, STATE_WRITER_BATCH);
+		int			i;
+
+		for (i = 0; i < n; i++)
+		{
+			TupleTableSlot *slot = state_writer_batch_slot(&w, i);
+			Datum		values[EVENT_NCOLUMNS];
+			bool		nulls[EVENT_NCOLUMNS];
+			int			c;
+
+			insert_row_values(&rows[done + i], &scopes[done + i], values, nulls);
+			values[EVENT_CREATED_AT] = now;
+			nulls[EVENT_CREATED_AT] = false;
+			for (c = 0; c < EVENT_NCOLUMNS; c++)
+			{
+				slot->tts_values[event_columns.attnum[c] - 1] = values[c];
+				slot->tts_isnull[event_columns.attnum[c] - 1] = nulls[c];
+			}
+			ExecStoreVirtualTuple(slot);
+		}
+		state_writer_insert_batch(&w, n);
+		if (result != NULL)
+		{
+			for (i = 0; i < n; i++)
+				tuplestore_puttupleslot(result, w.batch[i]);
+		}
+		done += n;
+		CHECK_FOR_INTERRUPTS();
+	}
+	state_writer_close(&w);
+	return true;
+}
+
+/*
  * Append rows, in order.  Each row's scopes come from its thread_id/run_id
  * columns (derived from its scopes).  The assigned seqs are written back
  * into the rows; with result, the stored rows are added to it.
@@ -633,14 +827,9 @@ store_append(StoreRow *rows, int count, const AppendExpectation *expect,
 	ScopeHeads	heads = {0};
 	int		   *thread_heads;
 	int		   *run_heads;
-	InsertArrays arrays;
-	Oid			types[INSERT_NATTS];
-	Datum		args[INSERT_NATTS];
-	StateAccess access;
-	uint64		stored;
+	RowScopes  *scopes;
 	Oid			event_id_seq;
 	int			i;
-	int			c;
 
 	if (count == 0)
 		return;
@@ -656,46 +845,25 @@ store_append(StoreRow *rows, int count, const AppendExpectation *expect,
 			find_or_add_head(&heads, SCOPE_RUN, DatumGetTextPP(row->values[COL_RUN_ID]));
 	}
 
-	state_access_begin(&access);
 	take_heads(&heads, expect);
 
-	for (c = 0; c < INSERT_NATTS; c++)
-	{
-		arrays.values[c] = palloc(sizeof(Datum) * count);
-		arrays.nulls[c] = palloc(sizeof(bool) * count);
-	}
+	scopes = palloc(sizeof(RowScopes) * count);
 	event_id_seq = extension_relation_oid("event_id_seq");
 	for (i = 0; i < count; i++)
 	{
+		ScopeHead  *thread = thread_heads[i] >= 0 ? &heads.items[thread_heads[i]] : NULL;
+		ScopeHead  *run = run_heads[i] >= 0 ? &heads.items[run_heads[i]] : NULL;
+
 		/* ids are taken here, so the feed knows which events this transaction appended */
 		if (rows[i].event_id == 0)
 			rows[i].event_id = nextval_internal(event_id_seq, false);
-		rows[i].thread_seq = thread_heads[i] >= 0 ? heads.items[thread_heads[i]].next_seq++ : 0;
-		rows[i].run_seq = run_heads[i] >= 0 ? heads.items[run_heads[i]].next_seq++ : 0;
-		fill_insert_row(&arrays, i, &rows[i], &heads, thread_heads[i], run_heads[i]);
+		rows[i].thread_seq = thread ? thread->next_seq++ : 0;
+		rows[i].run_seq = run ? run->next_seq++ : 0;
+		scopes[i].thread_scope = thread ? thread->scope_no : 0;
+		scopes[i].run_scope = run ? run->scope_no : 0;
 	}
-	if (count == 1)
-	{
-		char		nulls[INSERT_NATTS];
-
-		for (c = 0; c < INSERT_NATTS; c++)
-		{
-			args[c] = arrays.values[c][0];
-			nulls[c] = arrays.nulls[c][0] ? 'n' : ' ';
-		}
-		stored = state_exec(result ? &insert_event_returning_plan : &insert_event_plan,
-							args, nulls);
-	}
-	else
-	{
-		element_types(types);
-		for (c = 0; c < INSERT_NATTS; c++)
-			args[c] = build_array(arrays.values[c], arrays.nulls[c], count, types[c]);
-		stored = state_exec(result ? &insert_events_returning_plan : &insert_events_plan,
-							args, NULL);
-	}
-	if (stored != (uint64) count)
-		elog(ERROR, "durable_sink: stored " UINT64_FORMAT " of %d events", stored, count);
+	if (!insert_directly(rows, scopes, count, result))
+		insert_with_statement(rows, scopes, count, result);
 	if (extension_relation_exists("feed_position_seq"))	/* 1.0 objects: no feed */
 	{
 		Oid			feed_seq = extension_relation_oid("feed_position_seq");
@@ -703,12 +871,6 @@ store_append(StoreRow *rows, int count, const AppendExpectation *expect,
 		for (i = 0; i < count; i++)
 			feed_note_appended(rows[i].event_id, feed_seq);
 	}
-	if (result != NULL)
-	{
-		for (i = 0; i < count; i++)
-			tuplestore_puttuple(result, SPI_tuptable->vals[i]);
-	}
-	state_access_end(&access);
 }
 
 /* ----------------------------------------------------------- idempotency */
