@@ -80,6 +80,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench_scaling.XXXXXX")
 chmod 755 "$tmp"
 created=""
 cleanup() {
+    local rc=$?
+    [ "$rc" = 0 ] || log "failed, exit status $rc (an SQL error or a failed check: see the messages above)"
     if [ -n "$created" ] && [ "${BENCH_KEEP_DB:-0}" != 1 ]; then
         psql -X -q -d "$maintenance_db" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" \
             >/dev/null 2>&1 || log "could not drop database $db"
@@ -95,6 +97,7 @@ result() { printf 'result %s\n' "$*" | tee -a "$res"; }
 # run an awk report: its lines go to stdout and to $res; a non-zero exit sets status=1
 report() { local rc=0; awk "$@" | tee -a "$res" || rc=$?; [ "$rc" = 0 ] || status=1; }
 status=0
+started=$(date +%s)
 
 # gen_file FILE EVENTS SEED PREFIX: a corpus whose thread and run ids (the id
 # columns and the ids inside the events: t000123, t000123-r004) carry PREFIX,
@@ -148,6 +151,7 @@ copy_paths="copy_plain statement_full_fidelity statement_compacted row_full_fide
 # "sample LABEL PATH RUN seconds stored_events raw_rows failures"
 timed_copy() {
     cat <<SQL
+TRUNCATE raw_$2;
 $vacuum_state
 CHECKPOINT;
 BEGIN;
@@ -296,7 +300,7 @@ SQL
             done <"$tmp/types.expected"
         done
     } >"$tmp/types.sql"
-    psql_run -f "$tmp/types.sql" >"$tmp/types.out"
+    psql_run -f "$tmp/types.sql" | tee "$tmp/types.out" | sed -n 's/^sample \(.*\)/bench: sample \1/p' >&2
 
     report -v runs="$runs" "$group_of"'
         FNR == NR { ev[$2] = $3; want[$2] = $4; lines[$2] = $5; order[++nt] = $2; next }
@@ -419,7 +423,7 @@ SQL
             done
         } >"$tmp/level.sql"
         log "scaling: level $level: best of $runs interleaved runs (plus one warm-up round)"
-        psql_run -f "$tmp/level.sql" | tee -a "$tmp/scaling.out" >"$tmp/level.out"
+        psql_run -f "$tmp/level.sql" | tee -a "$tmp/scaling.out" | sed -n 's/^sample \(.*\)/bench: sample \1/p' >&2
         rm -f "$tmp"/probe_[0-9]*.tsv "$tmp/probe_n.tsv"
         psql_run -c "DROP TABLE probe_n"
 
@@ -459,6 +463,8 @@ SQL
 
 [ "$do_types" = 0 ] || run_types
 [ "$do_scaling" = 0 ] || run_scaling
+result elapsed_seconds "$(($(date +%s) - started))" db_bytes \
+    "$(psql_run -c "SELECT pg_database_size(current_database())")"
 
 # ------------------------------------------------------------------ summary
 awk '
