@@ -83,6 +83,7 @@
 #include "announcer.h"
 #include "durable_sink.h"
 #include "feed.h"
+#include "state_write.h"
 #include "state_access.h"
 #include "xact_list.h"
 
@@ -415,6 +416,49 @@ announce_feed_frame(int64 first, int64 last, int count)
 }
 
 /*
+ * Insert the feed rows directly (state_write.c), STATE_WRITER_BATCH at a
+ * time; false, with nothing inserted, when durable_sink.feed has triggers,
+ * rules or row-level security, which need the statement.
+ */
+static bool
+insert_feed_rows(const Datum *positions, const Datum *event_ids, int count)
+{
+	StateWriter w;
+	AttrNumber	position_column;
+	AttrNumber	event_id_column;
+	int			done;
+
+	state_writer_open(&w, "feed");
+	if (!state_writer_plain(&w))
+	{
+		state_writer_close(&w);
+		return false;
+	}
+	position_column = state_writer_column(&w, "position");
+	event_id_column = state_writer_column(&w, "event_id");
+	for (done = 0; done < count;)
+	{
+		int			n = Min(count - done, STATE_WRITER_BATCH);
+		int			i;
+
+		for (i = 0; i < n; i++)
+		{
+			TupleTableSlot *slot = state_writer_batch_slot(&w, i);
+
+			slot->tts_values[position_column - 1] = positions[done + i];
+			slot->tts_isnull[position_column - 1] = false;
+			slot->tts_values[event_id_column - 1] = event_ids[done + i];
+			slot->tts_isnull[event_id_column - 1] = false;
+			ExecStoreVirtualTuple(slot);
+		}
+		state_writer_insert_batch(&w, n);
+		done += n;
+	}
+	state_writer_close(&w);
+	return true;
+}
+
+/*
  * Give this transaction's events their positions and feed rows: called
  * just before it commits or prepares.
  */
@@ -466,13 +510,18 @@ assign_positions(void)
 		positions[i] = Int64GetDatum(nextval_internal(seq, false));
 		event_ids[i] = Int64GetDatum(appended[i].event_id);
 	}
-	args[0] = PointerGetDatum(construct_array(positions, nappended, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	args[1] = PointerGetDatum(construct_array(event_ids, nappended, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	PushActiveSnapshot(GetTransactionSnapshot());
-	state_access_begin(&access);
-	state_exec(&insert_feed_plan, args, NULL);
-	state_access_end(&access);
-	PopActiveSnapshot();
+	if (!insert_feed_rows(positions, event_ids, nappended))
+	{
+		args[0] = PointerGetDatum(construct_array(positions, nappended, INT8OID, 8, true,
+												  TYPALIGN_DOUBLE));
+		args[1] = PointerGetDatum(construct_array(event_ids, nappended, INT8OID, 8, true,
+												  TYPALIGN_DOUBLE));
+		PushActiveSnapshot(GetTransactionSnapshot());
+		state_access_begin(&access);
+		state_exec(&insert_feed_plan, args, NULL);
+		state_access_end(&access);
+		PopActiveSnapshot();
+	}
 	first_position = DatumGetInt64(positions[0]);
 	if (announced)
 		announce_feed_frame(first_position, DatumGetInt64(positions[nappended - 1]), nappended);

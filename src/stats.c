@@ -260,11 +260,16 @@ stats_count(StatsEntryPoint entry_point, const StatsCall *call)
 
 	if (entry == NULL)
 		return;
+	/* an atomic add costs even when it adds nothing: skip those */
 	add(entry, entry_point, STATS_CALLS, 1);
-	add(entry, entry_point, STATS_NORMALIZED, call->normalized);
-	add(entry, entry_point, STATS_REJECTED, call->rejected);
-	add(entry, entry_point, STATS_APPENDED, call->appended);
-	add(entry, entry_point, STATS_ANNOUNCED, call->announced);
+	if (call->normalized)
+		add(entry, entry_point, STATS_NORMALIZED, call->normalized);
+	if (call->rejected)
+		add(entry, entry_point, STATS_REJECTED, call->rejected);
+	if (call->appended)
+		add(entry, entry_point, STATS_APPENDED, call->appended);
+	if (call->announced)
+		add(entry, entry_point, STATS_ANNOUNCED, call->announced);
 }
 
 /*
