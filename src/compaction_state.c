@@ -52,15 +52,6 @@
 #include "state_write.h"
 #include "text_util.h"
 
-/* Rare (a reset after clear): planned for each execution. */
-static StatePlan forget_fingerprints_plan = {
-	.sql = "DELETE FROM durable_sink.compaction_fingerprints "
-		"WHERE thread_key OPERATOR(pg_catalog.=) $1",
-	.nargs = 1,
-	.argtypes = {BYTEAOID},
-	.custom_plan = true
-};
-
 /*
  * The 1.0 layout, until ALTER EXTENSION durable_sink UPDATE: the
  * fingerprints are one bytea[] column of the state row, read and written
@@ -406,17 +397,12 @@ save_state_row(ThreadObservation *obs)
 static void
 write_fingerprints(ThreadObservation *obs)
 {
-	Datum		args[1];
-
-	args[0] = PointerGetDatum(obs->thread_key);
 	/* a reset, or a new row (fingerprints left by a TRUNCATE of the state alone) */
 	if (obs->reset || !obs->row_exists)
 	{
-		StateAccess access;
+		StateKey	key = {F_BYTEAEQ, PointerGetDatum(obs->thread_key)};
 
-		state_access_begin(&access);
-		state_exec(&forget_fingerprints_plan, args, NULL);
-		state_access_end(&access);
+		state_delete_rows("compaction_fingerprints", "compaction_fingerprints_pkey", &key, 1);
 	}
 	if (obs->npending > 0)
 	{

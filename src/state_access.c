@@ -270,18 +270,79 @@ state_result_value(int column, bool *isnull)
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, isnull);
 }
 
+/*
+ * OIDs of the extension's relations by name, InvalidOid for a name that
+ * does not exist (the 1.0 objects lack some).  Every hot path looks several
+ * up per call, so they are cached, and the cache is emptied by any change
+ * to pg_class or pg_namespace (a syscache invalidation: DDL anywhere in the
+ * database, CREATE/DROP/ALTER EXTENSION among it).
+ */
+typedef struct RelationOidEntry
+{
+	char		name[NAMEDATALEN];
+	Oid			relid;
+} RelationOidEntry;
+
+static HTAB *relation_oids = NULL;
+static bool relation_oids_valid = false;
+
+static void
+relation_oids_invalidate(Datum arg pg_attribute_unused(), int cacheid pg_attribute_unused(),
+						 uint32 hashvalue pg_attribute_unused())
+{
+	relation_oids_valid = false;
+}
+
+/* OID of relname in the extension's schema, InvalidOid when there is none. */
+static Oid
+cached_relation_oid(const char *relname)
+{
+	RelationOidEntry *entry;
+	bool		found;
+
+	if (relation_oids == NULL || !relation_oids_valid)
+	{
+		HASHCTL		ctl;
+
+		if (relation_oids != NULL)
+			hash_destroy(relation_oids);
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(RelationOidEntry);
+		ctl.hcxt = CacheMemoryContext;
+		relation_oids = hash_create("durable_sink relation OIDs", 32, &ctl,
+									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		relation_oids_valid = true;
+	}
+	entry = hash_search(relation_oids, relname, HASH_FIND, NULL);
+	if (entry == NULL)
+	{
+		Oid			schema = get_namespace_oid("durable_sink", true);
+		Oid			relid = OidIsValid(schema) ? get_relname_relid(relname, schema) : InvalidOid;
+
+		/* the lookups may have processed an invalidation that emptied it */
+		if (!relation_oids_valid)
+			return relid;
+		entry = hash_search(relation_oids, relname, HASH_ENTER, &found);
+		entry->relid = relid;
+	}
+	return entry->relid;
+}
+
 /* OID of relation (table or index) relname in the extension's schema. */
 Oid
 extension_relation_oid(const char *relname)
 {
-	Oid			relid = get_relname_relid(relname, extension_schema());
+	Oid			relid = cached_relation_oid(relname);
 
 	if (!OidIsValid(relid))
+	{
+		(void) extension_schema();	/* no schema: say so */
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"durable_sink.%s\" does not exist", relname),
 				 errhint("The durable_sink library is newer than the extension's objects: "
 						 "run ALTER EXTENSION durable_sink UPDATE.")));
+	}
 	return relid;
 }
 
@@ -302,9 +363,7 @@ state_scan_keys(Relation index, const StateKey *key, int nkeys, ScanKey scankeys
 bool
 extension_relation_exists(const char *relname)
 {
-	Oid			schema = get_namespace_oid("durable_sink", true);
-
-	return OidIsValid(schema) && OidIsValid(get_relname_relid(relname, schema));
+	return OidIsValid(cached_relation_oid(relname));
 }
 
 pg_attribute_noreturn()
@@ -504,6 +563,34 @@ state_row_exists(const char *table, const char *index, const StateKey *key, int 
 	return found;
 }
 
+/*
+ * Delete every row of a state table that its index finds with key[]
+ * (equality on the index's leading columns), as a fresh snapshot shows
+ * them: DELETE ... WHERE without the executor.  The caller holds the lock
+ * that orders the writers of those rows (a thread's row lock), so none is
+ * changed concurrently.  Returns the rows deleted.
+ */
+uint64
+state_delete_rows(const char *table, const char *index, const StateKey *key, int nkeys)
+{
+	KeyLookup	lookup;
+	uint64		deleted = 0;
+	bool		found;
+
+	PreventCommandIfReadOnly("durable_sink state changes");
+	CommandCounterIncrement();
+	found = key_lookup_begin(&lookup, table, index, RowExclusiveLock, key, nkeys,
+							 GetLatestSnapshot());
+	while (found)
+	{
+		simple_table_tuple_delete(lookup.rel, &lookup.slot->tts_tid, lookup.snapshot);
+		deleted++;
+		found = index_getnext_slot(lookup.scan, ForwardScanDirection, lookup.slot);
+	}
+	key_lookup_end(&lookup);
+	return deleted;
+}
+
 /* ------------------------------------------------ per-transaction caches */
 
 static TxCache *tx_caches = NULL;
@@ -581,6 +668,8 @@ state_access_init(void)
 	RegisterXactCallback(tx_caches_xact_callback, NULL);
 	RegisterSubXactCallback(tx_caches_subxact_callback, NULL);
 	CacheRegisterRelcacheCallback(tx_caches_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(RELNAMENSP, relation_oids_invalidate, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, relation_oids_invalidate, (Datum) 0);
 }
 
 /* The entry for key (zero-padded by the caller), creating it if asked. */

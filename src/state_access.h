@@ -68,6 +68,8 @@ extern HeapTuple state_lock_row(const char *table, const char *index,
 extern HeapTuple state_lock_or_claim_row(const char *table, const char *index,
 										 const StateKey *key, int nkeys, uint32 claim_hash);
 extern void state_release_claim(const char *table, uint32 claim_hash);
+extern uint64 state_delete_rows(const char *table, const char *index,
+								const StateKey *key, int nkeys);
 extern bool state_row_exists(const char *table, const char *index,
 							 const StateKey *key, int nkeys);
 

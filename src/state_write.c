@@ -27,6 +27,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -63,15 +64,22 @@ state_writer_close(StateWriter *w)
 }
 
 /*
- * May rows go into the writer's table directly?  Not when someone gave it
- * triggers, rules or row-level security, which only the executor honours
- * (callers then take their SPI path).
+ * May rows be inserted into the writer's table directly?  Not when someone
+ * gave it INSERT triggers, rules or row-level security, which only the
+ * executor honours (callers then take their SPI path).  Other triggers
+ * (the feed's TRUNCATE trigger on events) do not matter here.
  */
 bool
 state_writer_plain(StateWriter *w)
 {
-	return w->rel->trigdesc == NULL && w->rel->rd_rules == NULL &&
-		!w->rel->rd_rel->relrowsecurity;
+	TriggerDesc *triggers = w->rel->trigdesc;
+
+	if (triggers != NULL &&
+		(triggers->trig_insert_before_row || triggers->trig_insert_after_row ||
+		 triggers->trig_insert_instead_row || triggers->trig_insert_before_statement ||
+		 triggers->trig_insert_after_statement || triggers->trig_insert_new_table))
+		return false;
+	return w->rel->rd_rules == NULL && !w->rel->rd_rel->relrowsecurity;
 }
 
 /* Start the row to write: a copy of base's columns, or all NULL. */
@@ -154,7 +162,7 @@ state_writer_insert(StateWriter *w)
 
 /*
  * Replace the row version otid, which this transaction has locked
- * (state_lock_row), by the row built in the slot.  A HOT update needs no
+ * (state_lock_row) or written, by the row built in the slot.  A HOT update needs no
  * new index entries.
  */
 void
@@ -162,6 +170,8 @@ state_writer_update(StateWriter *w, ItemPointer otid)
 {
 	bool		update_indexes;
 
+	/* a version written earlier in this command is invisible to it until then */
+	CommandCounterIncrement();
 	check_constraints(w, w->slot);
 	/* the heap uses no snapshot here; there may be none (commit time) */
 	simple_table_tuple_update(w->rel, otid, w->slot,
