@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "common/hashfn.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -236,24 +237,45 @@ copy_text_in(MemoryContext context, const text *t)
 	return copy;
 }
 
-/* Scopes of a draft, from the one-entry cache when the stream repeats. */
+static bool
+scopes_entry_matches(const ScopesCacheEntry *e, const text *thread_id, const text *run_id)
+{
+	return e->thread_id != NULL && texts_equal(e->thread_id, thread_id) &&
+		texts_equal(e->run_id, run_id);
+}
+
+/*
+ * Scopes of a draft, from the builder's cache when the stream was seen
+ * lately: the entry hit last (consecutive events of one stream), then the
+ * stream's own slot.
+ */
 static Datum
 builder_scopes(DraftTupleBuilder *b, const text *thread_id, const text *run_id)
 {
+	ScopesCacheEntry *e = &b->scopes_cache[b->scopes_last];
 	Datum		scopes;
+	uint32		hash;
 	MemoryContext old;
 
-	if (b->scopes_valid && texts_equal(b->scopes_thread, thread_id) &&
-		texts_equal(b->scopes_run, run_id))
-		return b->scopes;
+	if (scopes_entry_matches(e, thread_id, run_id))
+		return e->scopes;
+	hash = hash_bytes((const unsigned char *) VARDATA_ANY(thread_id),
+					  VARSIZE_ANY_EXHDR(thread_id));
+	if (run_id != NULL)
+		hash = hash_combine(hash, hash_bytes((const unsigned char *) VARDATA_ANY(run_id),
+											 VARSIZE_ANY_EXHDR(run_id)));
+	b->scopes_last = hash % SCOPES_CACHE_SIZE;
+	e = &b->scopes_cache[b->scopes_last];
+	if (scopes_entry_matches(e, thread_id, run_id))
+		return e->scopes;
 
-	if (b->scopes_valid)
+	if (e->thread_id != NULL)
 	{
-		pfree(b->scopes_thread);
-		if (b->scopes_run)
-			pfree(b->scopes_run);
-		pfree(DatumGetPointer(b->scopes));
-		b->scopes_valid = false;
+		pfree(e->thread_id);
+		if (e->run_id)
+			pfree(e->run_id);
+		pfree(DatumGetPointer(e->scopes));
+		e->thread_id = NULL;
 	}
 	/*
 	 * Build in the short-lived context (pushJsonbValue leaves its working
@@ -261,11 +283,10 @@ builder_scopes(DraftTupleBuilder *b, const text *thread_id, const text *run_id)
 	 */
 	scopes = build_scopes(thread_id, run_id);
 	old = MemoryContextSwitchTo(b->mcxt);
-	b->scopes = datumCopy(scopes, false, -1);
+	e->scopes = datumCopy(scopes, false, -1);
 	MemoryContextSwitchTo(old);
-	b->scopes_thread = copy_text_in(b->mcxt, thread_id);
-	b->scopes_run = copy_text_in(b->mcxt, run_id);
-	b->scopes_valid = true;
+	e->run_id = copy_text_in(b->mcxt, run_id);
+	e->thread_id = copy_text_in(b->mcxt, thread_id);
 	return scopes;
 }
 

@@ -22,10 +22,26 @@ enum
 };
 
 /*
+ * One cached scopes array (contract §4) and the stream it belongs to.
+ */
+typedef struct ScopesCacheEntry
+{
+	text	   *thread_id;		/* NULL: entry unused */
+	text	   *run_id;			/* NULL: thread-only scopes */
+	Datum		scopes;
+} ScopesCacheEntry;
+
+/*
+ * Streams whose scopes arrays a builder keeps: a scan of raw events sees
+ * a handful of conversations interleaved in bursts.  Direct-mapped by a
+ * hash of the stream.
+ */
+#define SCOPES_CACHE_SIZE 32
+
+/*
  * Per-FmgrInfo cache (fn_extra) of everything that is the same for every
  * draft of one query: the blessed row type, enum label OIDs, event_kind
- * texts, and the last scopes array built (consecutive events of a scan
- * usually share their stream).
+ * texts, and the scopes arrays of the streams seen last.
  */
 typedef struct DraftTupleBuilder
 {
@@ -35,10 +51,8 @@ typedef struct DraftTupleBuilder
 	Oid			visibility_oids[VISIBILITY_COUNT];
 	Oid			durability_oids[DURABILITY_COUNT];
 	Datum		kind_texts[CK_COUNT];
-	text	   *scopes_thread;
-	text	   *scopes_run;		/* NULL: thread-only scopes cached */
-	Datum		scopes;
-	bool		scopes_valid;
+	ScopesCacheEntry scopes_cache[SCOPES_CACHE_SIZE];
+	int			scopes_last;	/* the entry hit or filled last */
 } DraftTupleBuilder;
 
 extern DraftTupleBuilder *draft_builder_create(MemoryContext mcxt);

@@ -277,8 +277,9 @@ normalize_many_set(FunctionCallInfo fcinfo)
 
 		set = MemoryContextAllocZero(mcxt, sizeof(NormalizeManySet));
 		set->builder = draft_builder_create(mcxt);
+		/* one event's work fits the kept first block: a reset frees nothing */
 		set->set_context = AllocSetContextCreate(mcxt, "durable_sink normalize_many set",
-												 ALLOCSET_SMALL_SIZES);
+												 ALLOCSET_DEFAULT_SIZES);
 		fcinfo->flinfo->fn_extra = set;
 	}
 	return set;

@@ -418,13 +418,14 @@ key_lookup_end(KeyLookup *lookup)
 }
 
 /*
- * Is there a row for key[] that lookup's snapshot does not show?  A dirty
- * snapshot sees uncommitted inserts too: *creator is then the inserting
- * transaction, or invalid when the row is already committed.
+ * Look the row for key[] up in index of rel with a dirty snapshot, which
+ * sees uncommitted inserts too: *creator is then the inserting transaction,
+ * or invalid when the row is already committed.  The version found is left
+ * in slot.
  */
 static bool
-row_not_yet_visible(KeyLookup *lookup, const StateKey *key, int nkeys,
-					TransactionId *creator)
+dirty_lookup(Relation rel, Relation index, TupleTableSlot *slot, const StateKey *key,
+			 int nkeys, TransactionId *creator)
 {
 	SnapshotData dirty;
 	ScanKeyData scankeys[STATE_KEY_MAX];
@@ -432,13 +433,21 @@ row_not_yet_visible(KeyLookup *lookup, const StateKey *key, int nkeys,
 	bool		found;
 
 	InitDirtySnapshot(dirty);
-	state_scan_keys(lookup->index, key, nkeys, scankeys);
-	scan = index_beginscan(lookup->rel, lookup->index, &dirty, nkeys, 0);
+	state_scan_keys(index, key, nkeys, scankeys);
+	scan = index_beginscan(rel, index, &dirty, nkeys, 0);
 	index_rescan(scan, scankeys, nkeys, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, lookup->slot);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	*creator = dirty.xmin;
 	index_endscan(scan);
 	return found;
+}
+
+/* Is there a row for key[] that lookup's snapshot does not show? */
+static bool
+row_not_yet_visible(KeyLookup *lookup, const StateKey *key, int nkeys,
+					TransactionId *creator)
+{
+	return dirty_lookup(lookup->rel, lookup->index, lookup->slot, key, nkeys, creator);
 }
 
 /*
@@ -513,6 +522,31 @@ state_lock_row(const char *table, const char *index, const StateKey *key, int nk
 }
 
 /*
+ * Is there any version of the row for key[], committed or being inserted
+ * (a dirty snapshot)?
+ */
+static bool
+row_exists_dirty(const char *table, const char *index, const StateKey *key, int nkeys)
+{
+	Relation	rel;
+	Relation	idx;
+	TupleTableSlot *slot;
+	TransactionId creator;
+	bool		found;
+
+	PreventCommandIfReadOnly("durable_sink state changes");
+	CommandCounterIncrement();
+	rel = table_open(extension_relation_oid(table), RowShareLock);
+	idx = index_open(extension_relation_oid(index), AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	found = dirty_lookup(rel, idx, slot, key, nkeys, &creator);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, NoLock);
+	return found;
+}
+
+/*
  * state_lock_row for a row the caller creates when it is missing: returns
  * the locked row, or NULL, and then this transaction holds the claim on
  * key (claim_hash, a hash of the key) and inserts the row before it calls
@@ -533,6 +567,13 @@ state_lock_or_claim_row(const char *table, const char *index, const StateKey *ke
 	HeapTuple	row;
 
 	LockDatabaseObject(extension_relation_oid(table), claim_hash, 0, ExclusiveLock);
+	/*
+	 * With the claim held, no creator can come: one look with a dirty
+	 * snapshot (committed rows and rows being inserted) tells a missing row
+	 * apart, which is the common case (a new run, a new thread).
+	 */
+	if (!row_exists_dirty(table, index, key, nkeys))
+		return NULL;
 	row = state_lock_row(table, index, key, nkeys);
 	if (row != NULL)
 		state_release_claim(table, claim_hash);

@@ -29,7 +29,9 @@
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -113,15 +115,76 @@ state_writer_new_row_at(StateWriter *w, ItemPointer tid)
 	ExecDropSingleTupleTableSlot(version);
 }
 
+/*
+ * Attribute numbers by (table, column name), learnt from the catalog once
+ * and forgotten on any relcache invalidation (ALTER TABLE among them).
+ */
+typedef struct ColumnKey
+{
+	Oid			relid;
+	char		name[NAMEDATALEN];
+} ColumnKey;
+
+typedef struct ColumnEntry
+{
+	ColumnKey	key;
+	AttrNumber	attnum;
+} ColumnEntry;
+
+static HTAB *column_numbers = NULL;
+
+static void
+column_numbers_invalidate(Datum arg pg_attribute_unused(), Oid relid pg_attribute_unused())
+{
+	if (column_numbers != NULL)
+	{
+		hash_destroy(column_numbers);
+		column_numbers = NULL;
+	}
+}
+
 /* Attribute number of column; a missing column is an internal error. */
 AttrNumber
 state_writer_column(StateWriter *w, const char *column)
 {
-	AttrNumber	attnum = get_attnum(RelationGetRelid(w->rel), column);
+	static bool callback_registered = false;
+	ColumnKey	key;
+	ColumnEntry *entry;
+	AttrNumber	attnum;
+	bool		found;
 
+	if (column_numbers == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (!callback_registered)
+		{
+			CacheRegisterRelcacheCallback(column_numbers_invalidate, (Datum) 0);
+			callback_registered = true;
+		}
+		ctl.keysize = sizeof(ColumnKey);
+		ctl.entrysize = sizeof(ColumnEntry);
+		ctl.hcxt = CacheMemoryContext;
+		column_numbers = hash_create("durable_sink column numbers", 64, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.relid = RelationGetRelid(w->rel);
+	strlcpy(key.name, column, NAMEDATALEN);
+	entry = hash_search(column_numbers, &key, HASH_FIND, NULL);
+	if (entry != NULL)
+		return entry->attnum;
+
+	attnum = get_attnum(key.relid, column);
 	if (attnum == InvalidAttrNumber)
 		elog(ERROR, "durable_sink: column \"%s\" of durable_sink.%s does not exist",
 			 column, RelationGetRelationName(w->rel));
+	/* the lookup may have processed an invalidation that dropped the table */
+	if (column_numbers != NULL)
+	{
+		entry = hash_search(column_numbers, &key, HASH_ENTER, &found);
+		entry->attnum = attnum;
+	}
 	return attnum;
 }
 

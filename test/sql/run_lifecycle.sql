@@ -69,8 +69,9 @@ FROM (VALUES ('{"event_type":"text_delta","delta":"x"}'::jsonb), ('{"event_type"
      LATERAL durable_sink.normalize_many(e.ev, 't-quiet', 'r-quiet', resumed => true) d;
 SELECT a.relname, a.reads - b.reads AS reads, a.writes - b.writes AS writes
 FROM pg_temp.state_table_stats() a JOIN stats_before b USING (relname) ORDER BY 1;
--- A run_start touches run_state, and only run_state: a new run is two
--- index lookups (the row, and a creator still in flight) and one insert.
+-- A run_start touches run_state, and only run_state: a new run is one
+-- index lookup (a dirty snapshot: rows committed or being inserted) and
+-- one insert.
 DELETE FROM stats_before;
 INSERT INTO stats_before SELECT * FROM pg_temp.state_table_stats();
 SELECT pg_temp.start('r7');
