@@ -58,6 +58,7 @@
 #include "announcer.h"
 #include "feed.h"
 #include "state_access.h"
+#include "state_write.h"
 #include "stats.h"
 #include "xact_list.h"
 
@@ -233,6 +234,7 @@ write_outbox(void)
 	Datum	   *frames;
 	Datum		args[1];
 	StateAccess access;
+	StateWriter w;
 	int			i;
 
 	Oid			outbox;
@@ -258,11 +260,25 @@ write_outbox(void)
 	if (nframes == 0)
 		return;
 	args[0] = PointerGetDatum(construct_array(frames, nframes, TEXTOID, -1, false, TYPALIGN_INT));
-	PushActiveSnapshot(GetTransactionSnapshot());
-	state_access_begin(&access);
-	state_exec(&queue_frames_plan, args, NULL);
-	state_access_end(&access);
-	PopActiveSnapshot();
+	state_writer_open(&w, "outbox");
+	if (state_writer_plain(&w))
+	{
+		/* one row, written directly (state_write.c) */
+		state_writer_new_row(&w, NULL);
+		(void) state_writer_set_identity(&w, "batch_id");
+		state_writer_set(&w, "frames", args[0], false);
+		state_writer_insert(&w);
+		state_writer_close(&w);
+	}
+	else
+	{
+		state_writer_close(&w);
+		PushActiveSnapshot(GetTransactionSnapshot());
+		state_access_begin(&access);
+		state_exec(&queue_frames_plan, args, NULL);
+		state_access_end(&access);
+		PopActiveSnapshot();
+	}
 	outbox_written = true;
 }
 

@@ -341,6 +341,9 @@ observation_forget_all(ThreadObservation *obs)
 static void
 set_state_columns(StateWriter *w, ThreadObservation *obs)
 {
+	/* the table's CHECK, which direct writes do not evaluate */
+	if (obs->boundary_message_id != NULL && obs->task_id == NULL)
+		elog(ERROR, "durable_sink: in-flight compaction with a boundary but no task id");
 	state_writer_set(w, "total_compactions", count_to_numeric(obs->total), false);
 	state_writer_set(w, "in_flight_task_id",
 					 obs->task_id ? CStringGetTextDatum(obs->task_id) : (Datum) 0,

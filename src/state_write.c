@@ -11,10 +11,11 @@
  * "Profiles").  Here one call is a relation open, a tuple and its index
  * entries.
  *
- * What the executor would have done and this does too: NOT NULL and CHECK
- * constraints (ExecConstraints), every index including unique checks
- * (ExecInsertIndexTuples), WAL and statistics (the table AM).  What it
- * does not: triggers, rules, row-level security and privilege checks.  The
+ * What the executor would have done and this does too: NOT NULL
+ * constraints, every index including unique checks (ExecInsertIndexTuples),
+ * WAL and statistics (the table AM).  What it does not: CHECK constraints
+ * (see check_constraints), triggers, rules, row-level security and
+ * privilege checks.  The
  * tables are the extension's, written only by it as their owner (like the
  * system catalogs); callers that must honour user triggers on
  * durable_sink.events check state_writer_plain first (store.c).
@@ -27,6 +28,8 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
+#include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "utils/inval.h"
@@ -188,6 +191,22 @@ state_writer_column(StateWriter *w, const char *column)
 	return attnum;
 }
 
+/*
+ * Set an identity column (GENERATED ALWAYS AS IDENTITY) to the next value
+ * of its sequence, as the executor would; returns the value.
+ */
+int64
+state_writer_set_identity(StateWriter *w, const char *column)
+{
+	AttrNumber	attnum = state_writer_column(w, column);
+	int64		value = nextval_internal(getIdentitySequence(RelationGetRelid(w->rel), attnum,
+															 false), false);
+
+	w->slot->tts_values[attnum - 1] = Int64GetDatum(value);
+	w->slot->tts_isnull[attnum - 1] = false;
+	return value;
+}
+
 void
 state_writer_set(StateWriter *w, const char *column, Datum value, bool isnull)
 {
@@ -206,11 +225,31 @@ state_writer_get(StateWriter *w, const char *column, bool *isnull)
 	return w->slot->tts_values[attnum - 1];
 }
 
+/*
+ * NOT NULL, as the executor checks it.  CHECK constraints are not evaluated
+ * here: the few the extension's tables have are invariants of the code that
+ * writes them (compaction_state.c checks its own), and evaluating them
+ * would mean planning their expressions on every write.
+ */
 static void
 check_constraints(StateWriter *w, TupleTableSlot *slot)
 {
-	if (w->rel->rd_att->constr != NULL)
-		ExecConstraints(w->target, slot, w->estate);
+	TupleDesc	desc = RelationGetDescr(w->rel);
+	int			i;
+
+	if (desc->constr == NULL || !desc->constr->has_not_null)
+		return;
+	slot_getallattrs(slot);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attnotnull && slot->tts_isnull[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("null value in column \"%s\" of relation \"%s\" violates not-null constraint",
+							NameStr(att->attname), RelationGetRelationName(w->rel))));
+	}
 }
 
 /* Insert the row built in the writer's slot, index entries included. */

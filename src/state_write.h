@@ -36,6 +36,7 @@ extern bool state_writer_plain(StateWriter *w);
 extern void state_writer_new_row(StateWriter *w, HeapTuple base);
 extern void state_writer_new_row_at(StateWriter *w, ItemPointer tid);
 extern AttrNumber state_writer_column(StateWriter *w, const char *column);
+extern int64 state_writer_set_identity(StateWriter *w, const char *column);
 extern void state_writer_set(StateWriter *w, const char *column, Datum value, bool isnull);
 extern Datum state_writer_get(StateWriter *w, const char *column, bool *isnull);
 extern void state_writer_insert(StateWriter *w);

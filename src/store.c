@@ -5,8 +5,9 @@
  * Every appended event gets, for each of its scopes (thread, run), the next
  * number of that scope's sequence.  Each scope has a row in
  * durable_sink.scopes; the first append to a scope in a transaction locks
- * that row (INSERT ... ON CONFLICT DO UPDATE) until the transaction ends and
- * reads the scope's latest seq from the events index.  A second writer to
+ * that row (FOR UPDATE, or creates it under a claim: state_lock_or_claim_row)
+ * until the transaction ends and reads the scope's latest seq from the
+ * events index.  A second writer to
  * the same scope therefore waits for the first to commit (and then
  * continues after its events) or to abort (and then reuses the numbers):
  * sequences are gapless, and seq N+1 can never become visible before seq N.
@@ -18,6 +19,10 @@
  * forgotten at the end of the transaction, whenever a subtransaction aborts
  * (its inserts and possibly its row locks are gone) and when a state table
  * is truncated (see TxCache in state_access.h).
+ *
+ * Events and scope rows are inserted directly (state_write.c,
+ * table_multi_insert for a batch), without SPI, unless durable_sink.events
+ * has INSERT triggers, rules, row-level security or columns of its own.
  *
  * Retention (contract §21) may delete a scope's newest events.  Their seqs
  * must not be handed out again, so retention records the scope's head in
@@ -41,6 +46,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
+#include "common/hashfn.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -89,21 +95,6 @@ typedef struct ScopeHeads
 	int			capacity;
 	int			last_hit;
 } ScopeHeads;
-
-/*
- * Creates the scope rows of a batch seen for the first time, in (scope_type,
- * scope_key) order.  A row that another transaction created meanwhile is
- * not returned; the caller then locks it.
- */
-static StatePlan create_scopes_plan = {
-	.sql = "INSERT INTO durable_sink.scopes AS s (scope_type, scope_key, scope_id) "
-		"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
-		"                         pg_catalog.unnest($3)) "
-		"ON CONFLICT (scope_type, scope_key) DO NOTHING "
-		"RETURNING s.scope_type, s.scope_key, s.scope_no",
-	.nargs = 3,
-	.argtypes = {TEXTARRAYOID, BYTEAARRAYOID, TEXTARRAYOID}
-};
 
 /* A scope head this transaction holds: the scope row is locked. */
 typedef struct HeldHeadKey
@@ -457,28 +448,34 @@ head_key(const ScopeHead *head)
 	return key;
 }
 
-/*
- * Lock a scope's row FOR UPDATE (no new row version: a held snapshot
- * elsewhere then cannot make the table bloat) and learn its scope_no and
- * the head retention recorded (the row is the latest version: retention
- * writes it under the same lock).  False when the scope has no row yet.
- */
-static bool
-lock_scope_row(ScopeHead *head)
+/* The scope's row as a lookup key: (scope_type, scope_key). */
+static void
+scope_row_key(const ScopeHead *head, StateKey *key)
 {
-	StateKey	key[2] = {
-		{F_TEXTEQ, CStringGetTextDatum(scope_type_names[head->type])},
-		{F_BYTEAEQ, PointerGetDatum(head_key(head))}
-	};
-	HeapTuple	row = state_lock_row("scopes", "scopes_scope_type_scope_key_key", key, 2);
-	Relation	scopes;
+	key[0].equal_proc = F_TEXTEQ;
+	key[0].value = CStringGetTextDatum(scope_type_names[head->type]);
+	key[1].equal_proc = F_BYTEAEQ;
+	key[1].value = PointerGetDatum(head_key(head));
+}
+
+/* The claim on a scope's row when it has none (state_lock_or_claim_row). */
+static uint32
+scope_claim(const ScopeHead *head)
+{
+	return hash_combine(head->type, hash_bytes(head->key, PG_SHA256_DIGEST_LENGTH));
+}
+
+/*
+ * Learn scope_no and the head retention recorded from the scope's locked
+ * row (the latest version: retention writes it under the same lock).
+ */
+static void
+read_scope_row(ScopeHead *head, HeapTuple row)
+{
+	Relation	scopes = table_open(extension_relation_oid("scopes"), NoLock);
 	AttrNumber	pruned;
 	bool		isnull;
 
-	if (row == NULL)
-		return false;
-	/* state_lock_row left the table locked */
-	scopes = table_open(extension_relation_oid("scopes"), NoLock);
 	head->scope_no = DatumGetInt64(heap_getattr(row, get_attnum(RelationGetRelid(scopes), "scope_no"),
 												RelationGetDescr(scopes), &isnull));
 	head->pruned_head = 0;
@@ -491,66 +488,39 @@ lock_scope_row(ScopeHead *head)
 			head->pruned_head = DatumGetInt64(value);
 	}
 	table_close(scopes, NoLock);
-	return true;
 }
 
 /*
- * Create the rows of scopes seen for the first time (missing[] sorted);
- * marks each head created.  Those created meanwhile by another transaction
- * are left unmarked.
+ * Create the row of a scope seen for the first time (this transaction
+ * holds the claim on it): scope_no from the identity column's sequence.
  */
 static void
-create_scope_rows(ScopeHead **missing, int n, bool *created)
+create_scope_row(ScopeHead *head)
 {
-	Datum	   *types = palloc(sizeof(Datum) * n);
-	Datum	   *keys = palloc(sizeof(Datum) * n);
-	Datum	   *ids = palloc(sizeof(Datum) * n);
-	Datum		args[3];
-	uint64		returned;
-	uint64		r;
-	int			i;
+	StateWriter w;
 
-	for (i = 0; i < n; i++)
-	{
-		types[i] = CStringGetTextDatum(scope_type_names[missing[i]->type]);
-		keys[i] = PointerGetDatum(head_key(missing[i]));
-		ids[i] = PointerGetDatum(missing[i]->id);
-		created[i] = false;
-	}
-	args[0] = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
-	args[1] = PointerGetDatum(construct_array(keys, n, BYTEAOID, -1, false, TYPALIGN_INT));
-	args[2] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
-	returned = state_exec(&create_scopes_plan, args, NULL);
-
-	for (r = 0; r < returned; r++)
-	{
-		HeapTuple	row = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		ScopeHead	probe;
-		ScopeHead  *probe_ptr = &probe;
-		ScopeHead **found;
-		bool		isnull;
-		bytea	   *key;
-
-		/* match the returned row to its head by (scope_type, scope_key) */
-		probe.type = strcmp(TextDatumGetCString(SPI_getbinval(row, desc, 1, &isnull)),
-							"thread") == 0 ? SCOPE_THREAD : SCOPE_RUN;
-		key = DatumGetByteaPP(SPI_getbinval(row, desc, 2, &isnull));
-		memcpy(probe.key, VARDATA_ANY(key), PG_SHA256_DIGEST_LENGTH);
-		found = bsearch(&probe_ptr, missing, n, sizeof(ScopeHead *), compare_heads);
-		if (found == NULL)
-			elog(ERROR, "durable_sink: unexpected scope row returned");
-		(*found)->scope_no = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
-		(*found)->pruned_head = 0;
-		created[found - missing] = true;
-	}
+	state_writer_open(&w, "scopes");
+	state_writer_new_row(&w, NULL);
+	head->scope_no = state_writer_set_identity(&w, "scope_no");
+	head->pruned_head = 0;
+	state_writer_set(&w, "scope_type", CStringGetTextDatum(scope_type_names[head->type]), false);
+	state_writer_set(&w, "scope_key", PointerGetDatum(head_key(head)), false);
+	state_writer_set(&w, "scope_id", PointerGetDatum(head->id), false);
+	/* its default (no deletion yet); 1.0 objects have no such column */
+	if (get_attnum(RelationGetRelid(w.rel), "pruned_head") != InvalidAttrNumber)
+		state_writer_set(&w, "pruned_head", Int64GetDatum(0), false);
+	state_writer_insert(&w);
+	state_writer_close(&w);
+	state_release_claim("scopes", scope_claim(head));
 }
 
 /*
  * Lock the scope rows of heads, strictly in order[] (sorted): that one
- * order for every batch is what keeps two batches from deadlocking.  A
- * scope seen for the first time gets its row then and there (the insert
- * holds it like a lock).  Then learn the heads.
+ * order for every batch is what keeps two batches from deadlocking.  The
+ * row lock is FOR UPDATE without a new row version, so a held snapshot
+ * elsewhere cannot make the table bloat.  A scope seen for the first time
+ * gets its row then and there (the insert holds it like a lock).  Then
+ * learn the heads.
  */
 static void
 lock_new_heads(ScopeHead **order, int n)
@@ -559,19 +529,16 @@ lock_new_heads(ScopeHead **order, int n)
 
 	for (i = 0; i < n; i++)
 	{
-		bool		created;
+		StateKey	key[2];
+		HeapTuple	row;
 
-		if (lock_scope_row(order[i]))
-			continue;
-		create_scope_rows(&order[i], 1, &created);
-		/* created by another transaction since the lookup: lock it now */
-		if (!created && !lock_scope_row(order[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("could not serialize access due to concurrent update"),
-					 errdetail("The %s scope \"%s\" was created by a concurrent transaction.",
-							   scope_type_names[order[i]->type],
-							   text_to_cstring(order[i]->id))));
+		scope_row_key(order[i], key);
+		row = state_lock_or_claim_row("scopes", "scopes_scope_type_scope_key_key", key, 2,
+									  scope_claim(order[i]));
+		if (row != NULL)
+			read_scope_row(order[i], row);
+		else
+			create_scope_row(order[i]);
 	}
 	/* seqs that retention deleted count as handed out (see the header) */
 	for (i = 0; i < n; i++)
@@ -613,13 +580,7 @@ take_heads(ScopeHeads *heads, const AppendExpectation *expect)
 			missing[nmissing++] = order[i];
 	}
 	if (nmissing > 0)
-	{
-		StateAccess access;
-
-		state_access_begin(&access);
 		lock_new_heads(missing, nmissing);
-		state_access_end(&access);
-	}
 
 	for (i = 0; i < n; i++)
 	{
