@@ -417,8 +417,9 @@ announce_feed_frame(int64 first, int64 last, int count)
 
 /*
  * Insert the feed rows directly (state_write.c), STATE_WRITER_BATCH at a
- * time; false, with nothing inserted, when durable_sink.feed has triggers,
- * rules or row-level security, which need the statement.
+ * time; false, with nothing inserted, when durable_sink.feed has INSERT
+ * triggers, rules, row-level security or columns of its own, which need the
+ * statement.
  */
 static bool
 insert_feed_rows(const Datum *positions, const Datum *event_ids, int count)
@@ -429,7 +430,8 @@ insert_feed_rows(const Datum *positions, const Datum *event_ids, int count)
 	int			done;
 
 	state_writer_open(&w, "feed");
-	if (!state_writer_plain(&w))
+	/* a column of someone else's would need its default: the statement */
+	if (!state_writer_plain(&w) || state_writer_live_columns(&w) != 2)
 	{
 		state_writer_close(&w);
 		return false;

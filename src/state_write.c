@@ -53,6 +53,7 @@ state_writer_open(StateWriter *w, const char *table)
 	w->slot = table_slot_create(w->rel, NULL);
 	w->batch = NULL;
 	w->batch_slots = 0;
+	w->batch_desc = NULL;
 }
 
 void
@@ -85,6 +86,20 @@ state_writer_plain(StateWriter *w)
 		 triggers->trig_insert_after_statement || triggers->trig_insert_new_table))
 		return false;
 	return w->rel->rd_rules == NULL && !w->rel->rd_rel->relrowsecurity;
+}
+
+/* Columns of the writer's table, dropped ones not counted. */
+int
+state_writer_live_columns(StateWriter *w)
+{
+	TupleDesc	desc = RelationGetDescr(w->rel);
+	int			live = 0;
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			live++;
+	return live;
 }
 
 /* Start the row to write: a copy of base's columns, or all NULL. */
@@ -296,9 +311,18 @@ state_writer_batch_slot(StateWriter *w, int i)
 
 	Assert(i >= 0 && i < STATE_WRITER_BATCH);
 	if (w->batch == NULL)
+	{
 		w->batch = palloc(sizeof(TupleTableSlot *) * STATE_WRITER_BATCH);
+		w->batch_desc = CreateTupleDescCopy(RelationGetDescr(w->rel));
+	}
+	/*
+	 * The table's kind of slot (its tuple formed in the slot's memory and
+	 * freed with it, not leaked by table_multi_insert), on a descriptor of
+	 * the writer's own, so that making one pins nothing.
+	 */
 	while (w->batch_slots <= i)
-		w->batch[w->batch_slots++] = table_slot_create(w->rel, NULL);
+		w->batch[w->batch_slots++] = MakeSingleTupleTableSlot(w->batch_desc,
+															  table_slot_callbacks(w->rel));
 	slot = w->batch[i];
 	ExecClearTuple(slot);
 	memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);

@@ -25,6 +25,7 @@ typedef struct StateWriter
 	TupleTableSlot *slot;
 	TupleTableSlot **batch;		/* slots of a multi-row insert, made on demand */
 	int			batch_slots;
+	TupleDesc	batch_desc;		/* their descriptor, a copy: no pin per slot */
 } StateWriter;
 
 /* Rows per table_multi_insert call (COPY uses the same bound). */
@@ -33,6 +34,7 @@ typedef struct StateWriter
 extern void state_writer_open(StateWriter *w, const char *table);
 extern void state_writer_close(StateWriter *w);
 extern bool state_writer_plain(StateWriter *w);
+extern int	state_writer_live_columns(StateWriter *w);
 extern void state_writer_new_row(StateWriter *w, HeapTuple base);
 extern void state_writer_new_row_at(StateWriter *w, ItemPointer tid);
 extern AttrNumber state_writer_column(StateWriter *w, const char *column);

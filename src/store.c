@@ -320,11 +320,10 @@ event_columns_invalidate(Datum arg pg_attribute_unused(), Oid relid)
 }
 
 static void
-event_columns_learn(Relation events)
+event_columns_learn(StateWriter *w)
 {
 	static bool callback_registered = false;
-	TupleDesc	desc = RelationGetDescr(events);
-	int			live = 0;
+	Relation	events = w->rel;
 	int			i;
 
 	if (event_columns.relid == RelationGetRelid(events))
@@ -334,10 +333,7 @@ event_columns_learn(Relation events)
 		CacheRegisterRelcacheCallback(event_columns_invalidate, (Datum) 0);
 		callback_registered = true;
 	}
-	for (i = 0; i < desc->natts; i++)
-		if (!TupleDescAttr(desc, i)->attisdropped)
-			live++;
-	event_columns.direct = (live == EVENT_NCOLUMNS);
+	event_columns.direct = (state_writer_live_columns(w) == EVENT_NCOLUMNS);
 	for (i = 0; i < EVENT_NCOLUMNS; i++)
 	{
 		event_columns.attnum[i] = get_attnum(RelationGetRelid(events), event_column_names[i]);
@@ -735,7 +731,7 @@ insert_directly(const StoreRow *rows, const RowScopes *scopes, int count,
 	int			done;
 
 	state_writer_open(&w, "events");
-	event_columns_learn(w.rel);
+	event_columns_learn(&w);
 	if (!event_columns.direct || !state_writer_plain(&w))
 	{
 		state_writer_close(&w);

@@ -158,7 +158,7 @@ result events "$nraw"
 result expected_total compacted "$exp_compacted" full_fidelity "$exp_full"
 
 # ------------------------------------------------------------------ 1. COPY
-configs="baseline row_compacted row_full_fidelity statement_compacted statement_full_fidelity"
+configs="baseline row_compacted row_full_fidelity statement_compacted statement_full_fidelity storage_floor"
 once="row_compacted_announce statement_compacted_announce"
 state_tables="durable_sink.events, durable_sink.scopes, durable_sink.run_state,
   durable_sink.compaction_state, durable_sink.idempotency_keys,
@@ -181,7 +181,31 @@ trigger_sql() { # config
     fi
 }
 
+# storage_floor: what keeping the full_fidelity rows costs without the
+# extension: the same COPY, then in the same transaction plain INSERTs of
+# the rows the statement trigger stored (events and feed, copied from its
+# first run) into tables with the same columns and indexes.
+floor_run() { # round
+    cat <<SQL
+\\warn bench: copy storage_floor round $1
+DROP TRIGGER IF EXISTS cap ON raw_events;
+TRUNCATE raw_events, floor_events, floor_feed, $state_tables RESTART IDENTITY;
+CHECKPOINT;
+SELECT clock_timestamp() AS t0 \\gset
+BEGIN;
+COPY raw_events FROM '$corpus';
+INSERT INTO floor_events SELECT * FROM floor_events_src;
+INSERT INTO floor_feed SELECT * FROM floor_feed_src;
+COMMIT;
+SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) AS dt \\gset
+SELECT (SELECT count(*) FROM raw_events) AS nraw, (SELECT count(*) FROM floor_events) AS nev,
+       0 AS nfail \\gset
+\\echo sample storage_floor $1 :dt :nraw :nev :nfail
+SQL
+}
+
 copy_run() { # config round keep
+    if [ "$1" = storage_floor ]; then floor_run "$2"; return; fi
     cat <<SQL
 \\warn bench: copy $1 round $2
 DROP TRIGGER IF EXISTS cap ON raw_events;
@@ -197,6 +221,12 @@ SELECT (SELECT count(*) FROM raw_events) AS nraw, (SELECT count(*) FROM durable_
 SQL
     if [ "$3" = yes ]; then
         printf '%s\n' "CREATE TABLE keep_$1 AS SELECT row_number() OVER (ORDER BY event_id) AS ord, $keep_cols FROM durable_sink.events;"
+    fi
+    if [ "$3" = yes ] && [ "$1" = statement_full_fidelity ]; then
+        printf '%s\n' "CREATE TABLE floor_events_src AS SELECT * FROM durable_sink.events;" \
+            "CREATE TABLE floor_feed_src AS SELECT * FROM durable_sink.feed;" \
+            "CREATE TABLE floor_events (LIKE durable_sink.events INCLUDING ALL);" \
+            "CREATE TABLE floor_feed (LIKE durable_sink.feed INCLUDING ALL);"
     fi
 }
 
@@ -231,8 +261,8 @@ report -v exp_c="$exp_compacted" -v exp_f="$exp_full" -v exp_bad="${bad:-0}" -v 
     $1 == "sample" && $3 > 0 {
         c = $2
         if (!(c in best) || $4 < best[c]) best[c] = $4
-        want = (c == "baseline") ? 0 : (c ~ /full_fidelity/ ? exp_f : exp_c)
-        want_fail = (c == "baseline") ? 0 : exp_bad
+        want = (c == "baseline") ? 0 : (c ~ /full_fidelity|storage_floor/ ? exp_f : exp_c)
+        want_fail = (c == "baseline" || c == "storage_floor") ? 0 : exp_bad
         n[c]++
         if ($6 != want || $7 != want_fail) { bad[c]++; got[c] = $6 " failures=" $7 }
         else if (!(c in got)) got[c] = $6
@@ -252,13 +282,19 @@ report -v exp_c="$exp_compacted" -v exp_f="$exp_full" -v exp_bad="${bad:-0}" -v 
             c = cs[i]
             if (c == "baseline" || !(c in best)) continue
             ratio = best[c] / b
+            if (c == "storage_floor") {
+                printf "result copy_ratio_storage_floor %.2f\n", ratio
+                continue
+            }
             printf "result copy_ratio_%s %.2f target_max %.1f %s\n", c, ratio, target(c),
                 (ratio <= target(c) ? "within" : "over")
+            if (c ~ /full_fidelity/ && ("storage_floor" in best))
+                printf "result copy_vs_storage_floor_%s %.2f\n", c, best[c] / best["storage_floor"]
         }
         for (i = 1; i <= nc; i++) {
             c = cs[i]
             if (!(c in best)) continue
-            want = (c == "baseline") ? 0 : (c ~ /full_fidelity/ ? exp_f : exp_c)
+            want = (c == "baseline") ? 0 : (c ~ /full_fidelity|storage_floor/ ? exp_f : exp_c)
             printf "result copy_rows_%s expected %d actual %s %s\n", c, want, got[c],
                 (bad[c] ? "MISMATCH" : "MATCH")
             if (bad[c]) fail = 1
@@ -295,7 +331,7 @@ report '$1 == "cmp" {
         if (!ok || $8 != 0) fail = 1
      }
      END { exit fail ? 1 : 0 }' "$tmp/cmp.out"
-psql_run -c "DROP TABLE IF EXISTS keep_row_compacted, keep_row_full_fidelity, keep_statement_compacted, keep_statement_full_fidelity"
+psql_run -c "DROP TABLE IF EXISTS keep_row_compacted, keep_row_full_fidelity, keep_statement_compacted, keep_statement_full_fidelity, floor_events_src, floor_feed_src, floor_events, floor_feed"
 
 # ------------------------------------------------------------------ 2. emit
 # feed: each client gets whole threads (round-robin in order of first
@@ -432,7 +468,7 @@ emit_run single 1
 # ------------------------------------------------------------------ summary
 awk '
     $1 != "result" { next }
-    $2 ~ /^(synchronous_commit|events)$/ || $2 ~ /^copy_ratio_/ || $2 ~ /^copy_rows_/ ||
+    $2 ~ /^(synchronous_commit|events)$/ || $2 ~ /^copy_ratio_/ || $2 ~ /^copy_vs_storage_floor_/ || $2 ~ /^copy_rows_/ ||
     $2 ~ /^row_vs_statement_/ || $2 ~ /^copy_seq_gapless_/ || $2 ~ /^emit_clients$/ ||
     $2 ~ /^emit_[a-z]+_(batch_events|events_per_second|appended_per_second|appended_rows|seq_gapless)$/ {
         $1 = "summary"; print
