@@ -29,7 +29,7 @@ REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=durable_sink
 # output in output_iso/
 ISOLATION   = run_start_race compaction_race append_race idempotency_race \
               emit_run_start_race lock_order held_snapshot feed_skip feed_pollers \
-              feed_rollback retention_race
+              feed_rollback retention_race claim_deadlock
 ISOLATION_OPTS = --inputdir=test --load-extension=durable_sink
 
 # Both kinds share test/expected: a name in both lists would compare two

@@ -245,6 +245,10 @@ observation_open(ThreadObservation *obs, const text *thread_id)
 	/* installed 1.0 objects, not yet updated: fingerprints in the state row */
 	obs->v10_layout = !extension_relation_exists("compaction_fingerprints");
 	held = tx_cache_lookup(&held_observations, VARDATA(obs->thread_key), false, &found);
+	if (found && !obs->v10_layout &&
+		!state_held_version_valid("compaction_state", &held->row_tid, "thread_key",
+								  obs->thread_key))
+		found = false;			/* deleted meanwhile: start from the table */
 	if (found)
 	{
 		obs->row_exists = true;

@@ -84,7 +84,8 @@ run_open(RunRow *run, text *run_id)
 	run->key = sha256_key(run_id);
 	run->run_id = run_id;
 	held = tx_cache_lookup(&held_runs, VARDATA(run->key), false, &found);
-	if (found)
+	if (found &&
+		state_held_version_valid("run_state", &held->tid, "run_key", run->key))
 	{
 		run->exists = true;
 		run->tid = held->tid;

@@ -558,26 +558,39 @@ row_exists_dirty(const char *table, const char *index, const StateKey *key, int 
  * The claim is a heavyweight lock on the object (table OID, claim_hash),
  * held only from the lookup to the insert, so a transaction creating many
  * rows holds no more than one; a hash collision only makes two creators
- * wait for each other that long.
+ * wait for each other that long.  It is never held while waiting for
+ * anything else (a row lock, a table lock), so it adds no deadlock: the
+ * table is locked first, and a row that exists is locked after the claim
+ * is given back.
  */
 HeapTuple
 state_lock_or_claim_row(const char *table, const char *index, const StateKey *key,
 						int nkeys, uint32 claim_hash)
 {
-	HeapTuple	row;
+	Oid			relid = extension_relation_oid(table);
 
-	LockDatabaseObject(extension_relation_oid(table), claim_hash, 0, ExclusiveLock);
-	/*
-	 * With the claim held, no creator can come: one look with a dirty
-	 * snapshot (committed rows and rows being inserted) tells a missing row
-	 * apart, which is the common case (a new run, a new thread).
-	 */
-	if (!row_exists_dirty(table, index, key, nkeys))
-		return NULL;
-	row = state_lock_row(table, index, key, nkeys);
-	if (row != NULL)
+	/* as for INSERT, and before any lock a standby refuses */
+	PreventCommandIfReadOnly("durable_sink state changes");
+	LockRelationOid(relid, RowExclusiveLock);
+	for (;;)
+	{
+		HeapTuple	row;
+
+		CHECK_FOR_INTERRUPTS();
+		LockDatabaseObject(relid, claim_hash, 0, ExclusiveLock);
+		/*
+		 * With the claim held, no creator can come: one look with a dirty
+		 * snapshot (committed rows and rows being inserted) tells a missing
+		 * row apart, which is the common case (a new run, a new thread).
+		 */
+		if (!row_exists_dirty(table, index, key, nkeys))
+			return NULL;
 		state_release_claim(table, claim_hash);
-	return row;
+		row = state_lock_row(table, index, key, nkeys);
+		if (row != NULL)
+			return row;
+		/* its creator rolled back, or it was deleted meanwhile: again */
+	}
 }
 
 /* The claimed row is inserted (or the claim was not needed). */
@@ -630,6 +643,37 @@ state_delete_rows(const char *table, const char *index, const StateKey *key, int
 	}
 	key_lookup_end(&lookup);
 	return deleted;
+}
+
+/*
+ * Is the version tid of a state table still the live row whose key_column
+ * equals key, as this transaction sees it (its own changes included)?
+ * What a per-transaction cache remembers of a row it holds is checked with
+ * this before use: the row may have been deleted or the table truncated in
+ * the same transaction by someone who knows no better.
+ */
+bool
+state_held_version_valid(const char *table, ItemPointer tid, const char *key_column,
+						 const bytea *key)
+{
+	Relation	rel = table_open(extension_relation_oid(table), RowExclusiveLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		valid = false;
+
+	if (table_tuple_fetch_row_version(rel, tid, SnapshotSelf, slot))
+	{
+		bool		isnull;
+		Datum		value = slot_getattr(slot, get_attnum(RelationGetRelid(rel), key_column),
+										 &isnull);
+
+		valid = !isnull &&
+			VARSIZE_ANY_EXHDR(DatumGetPointer(value)) == VARSIZE_ANY_EXHDR(key) &&
+			memcmp(VARDATA_ANY(DatumGetPointer(value)), VARDATA_ANY(key),
+				   VARSIZE_ANY_EXHDR(key)) == 0;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	return valid;
 }
 
 /* ------------------------------------------------ per-transaction caches */
@@ -696,11 +740,10 @@ watch_state_tables(void)
 	static const char *const names[WATCHED_TABLES] = {
 		"events", "scopes", "compaction_state", "compaction_fingerprints", "run_state"
 	};
-	Oid			schema = extension_schema();
 	int			i;
 
 	for (i = 0; i < WATCHED_TABLES; i++)
-		watched_tables[i] = get_relname_relid(names[i], schema);
+		watched_tables[i] = cached_relation_oid(names[i]);
 }
 
 void
@@ -734,6 +777,8 @@ tx_cache_lookup(TxCache *cache, const void *key, bool create, bool *found)
 			*found = false;
 			return NULL;
 		}
+		/* a TRUNCATE of the tables whose rows it remembers must void it */
+		watch_state_tables();
 		ctl.keysize = cache->keysize;
 		ctl.entrysize = cache->entrysize;
 		ctl.hcxt = TopTransactionContext;

@@ -70,6 +70,8 @@ extern HeapTuple state_lock_or_claim_row(const char *table, const char *index,
 extern void state_release_claim(const char *table, uint32 claim_hash);
 extern uint64 state_delete_rows(const char *table, const char *index,
 								const StateKey *key, int nkeys);
+extern bool state_held_version_valid(const char *table, ItemPointer tid,
+									 const char *key_column, const bytea *key);
 extern bool state_row_exists(const char *table, const char *index,
 							 const StateKey *key, int nkeys);
 

@@ -71,21 +71,40 @@ state_writer_close(StateWriter *w)
 
 /*
  * May rows be inserted into the writer's table directly?  Not when someone
- * gave it INSERT triggers, rules or row-level security, which only the
- * executor honours (callers then take their SPI path).  Other triggers
- * (the feed's TRUNCATE trigger on events) do not matter here.
+ * gave it INSERT triggers, rules, row-level security, CHECK constraints or
+ * expression or partial indexes, which the executor handles (callers then
+ * take their SPI path).  Other triggers (the feed's TRUNCATE trigger on
+ * events) do not matter here.
  */
 bool
 state_writer_plain(StateWriter *w)
 {
 	TriggerDesc *triggers = w->rel->trigdesc;
+	TupleConstr *constraints = RelationGetDescr(w->rel)->constr;
+	int			i;
 
 	if (triggers != NULL &&
 		(triggers->trig_insert_before_row || triggers->trig_insert_after_row ||
 		 triggers->trig_insert_instead_row || triggers->trig_insert_before_statement ||
 		 triggers->trig_insert_after_statement || triggers->trig_insert_new_table))
 		return false;
-	return w->rel->rd_rules == NULL && !w->rel->rd_rel->relrowsecurity;
+	if (w->rel->rd_rules != NULL || w->rel->rd_rel->relrowsecurity)
+		return false;
+	/* a CHECK constraint someone added is evaluated only by the executor */
+	if (constraints != NULL && constraints->num_check > 0)
+		return false;
+	/*
+	 * Nor an expression or partial index: its functions would run here,
+	 * possibly at commit without a snapshot.
+	 */
+	for (i = 0; i < w->target->ri_NumIndices; i++)
+	{
+		IndexInfo  *index = w->target->ri_IndexRelationInfo[i];
+
+		if (index->ii_Expressions != NIL || index->ii_Predicate != NIL)
+			return false;
+	}
+	return true;
 }
 
 /* Columns of the writer's table, dropped ones not counted. */

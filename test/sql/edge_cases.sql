@@ -56,5 +56,37 @@ CREATE EXTENSION durable_sink;
 SELECT event_kind, thread_seq FROM durable_sink.emit('{"event_type":"run_start","thread_id":"te3","run_id":"re3"}', 'te3', 're3');
 SELECT event_kind FROM durable_sink.normalize_many('{"event_type":"state_snapshot","snapshot":{"extensions":{"__context_compaction":{"in_flight":{"task_id":"x"}}}}}', 'te3', 're3');
 
+-- What a transaction remembers of the state rows it holds (their row
+-- versions) is forgotten when the table is truncated and checked before use,
+-- also in a new session that never ran a state statement: a run_finish after
+-- TRUNCATE must not land on another run's row, a run_start after DELETE
+-- finds no row.
+\c regress_ds_edge_cases
+BEGIN;
+SELECT event_kind FROM durable_sink.normalize_many('{"event_type":"run_start","thread_id":"th-t","run_id":"th-r1"}', 'th-t', 'th-r1');
+TRUNCATE durable_sink.run_state;
+SELECT event_kind FROM durable_sink.normalize_many('{"event_type":"run_start","thread_id":"th-t","run_id":"th-r2"}', 'th-t', 'th-r2');
+SELECT event_kind FROM durable_sink.normalize_many('{"event_type":"run_finish","thread_id":"th-t","run_id":"th-r1","termination":{"type":"natural_end"}}', 'th-t', 'th-r1');
+SELECT run_id, starts, finished FROM durable_sink.run_state ORDER BY run_id;
+ROLLBACK;
+\c regress_ds_edge_cases
+BEGIN;
+SELECT event_kind FROM durable_sink.normalize_many('{"event_type":"run_start","thread_id":"dh-t","run_id":"dh-r1"}', 'dh-t', 'dh-r1');
+DELETE FROM durable_sink.run_state WHERE run_id = 'dh-r1';
+SELECT event_kind FROM durable_sink.normalize_many('{"event_type":"run_start","thread_id":"dh-t","run_id":"dh-r1"}', 'dh-t', 'dh-r1');
+SELECT run_id, starts, finished FROM durable_sink.run_state WHERE run_id = 'dh-r1';
+ROLLBACK;
+
+-- A CHECK constraint someone adds to durable_sink.events is honoured: the
+-- store then inserts with its statement (src/state_write.c, plain tables).
+\set VERBOSITY terse
+BEGIN;
+ALTER TABLE durable_sink.events ADD CONSTRAINT no_noted CHECK (event_kind <> 'Noted');
+SELECT thread_seq FROM durable_sink.append(ROW('domain_event', 'Noted',
+   '[{"scope_type":"thread","thread_id":"ck-t"}]', NULL, NULL, '{}', NULL, NULL, 'x', 'public', 1)
+   ::durable_sink.canonical_event_draft);
+ROLLBACK;
+\set VERBOSITY default
+
 \c :regress_db
 DROP DATABASE regress_ds_edge_cases;
