@@ -118,18 +118,11 @@ count_to_numeric(uint64 count)
 							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
 
-static Datum
-column_value(HeapTuple row, Relation rel, const char *column, bool *isnull)
-{
-	return heap_getattr(row, get_attnum(RelationGetRelid(rel), column),
-						RelationGetDescr(rel), isnull);
-}
-
 static char *
 nullable_text_column(HeapTuple row, Relation rel, const char *column)
 {
 	bool		isnull;
-	Datum		value = column_value(row, rel, column, &isnull);
+	Datum		value = state_row_value(rel, row, column, false, &isnull);
 
 	return isnull ? NULL : TextDatumGetCString(value);
 }
@@ -221,11 +214,12 @@ lock_state_row(ThreadObservation *obs)
 	obs->row_tid = row->t_self;
 	/* state_lock_row left the table locked */
 	rel = table_open(extension_relation_oid("compaction_state"), NoLock);
-	obs->total = numeric_to_count(column_value(row, rel, "total_compactions", &isnull));
+	obs->total = numeric_to_count(state_row_value(rel, row, "total_compactions", false,
+												  &isnull));
 	obs->task_id = nullable_text_column(row, rel, "in_flight_task_id");
 	obs->boundary_message_id = nullable_text_column(row, rel, "in_flight_boundary_message_id");
 	if (obs->v10_layout)
-		load_v10_fingerprints(obs, column_value(row, rel, "fingerprints", &isnull));
+		load_v10_fingerprints(obs, state_row_value(rel, row, "fingerprints", false, &isnull));
 	table_close(rel, NoLock);
 }
 

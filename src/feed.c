@@ -421,13 +421,30 @@ announce_feed_frame(int64 first, int64 last, int count)
  * triggers, rules, row-level security or columns of its own, which need the
  * statement.
  */
+/* What feed_row_values fills the feed rows from. */
+typedef struct FeedRows
+{
+	const Datum *positions;
+	const Datum *event_ids;
+} FeedRows;
+
+/* StateRowFiller: (position, event_id) of feed row row. */
+static void
+feed_row_values(int row, Datum *values, bool *nulls, void *arg)
+{
+	FeedRows   *feed = arg;
+
+	values[0] = feed->positions[row];
+	values[1] = feed->event_ids[row];
+	nulls[0] = nulls[1] = false;
+}
+
 static bool
 insert_feed_rows(const Datum *positions, const Datum *event_ids, int count)
 {
 	StateWriter w;
-	AttrNumber	position_column;
-	AttrNumber	event_id_column;
-	int			done;
+	FeedRows	feed = {positions, event_ids};
+	AttrNumber	columns[2];
 
 	state_writer_open(&w, "feed");
 	/* a column of someone else's would need its default: the statement */
@@ -436,26 +453,9 @@ insert_feed_rows(const Datum *positions, const Datum *event_ids, int count)
 		state_writer_close(&w);
 		return false;
 	}
-	position_column = state_writer_column(&w, "position");
-	event_id_column = state_writer_column(&w, "event_id");
-	for (done = 0; done < count;)
-	{
-		int			n = Min(count - done, STATE_WRITER_BATCH);
-		int			i;
-
-		for (i = 0; i < n; i++)
-		{
-			TupleTableSlot *slot = state_writer_batch_slot(&w, i);
-
-			slot->tts_values[position_column - 1] = positions[done + i];
-			slot->tts_isnull[position_column - 1] = false;
-			slot->tts_values[event_id_column - 1] = event_ids[done + i];
-			slot->tts_isnull[event_id_column - 1] = false;
-			ExecStoreVirtualTuple(slot);
-		}
-		state_writer_insert_batch(&w, n);
-		done += n;
-	}
+	columns[0] = state_writer_column(&w, "position");
+	columns[1] = state_writer_column(&w, "event_id");
+	state_writer_insert_rows(&w, count, columns, 2, feed_row_values, &feed, NULL);
 	state_writer_close(&w);
 	return true;
 }

@@ -16,13 +16,11 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "common/hashfn.h"
 #include "common/sha2.h"
 #include "utils/fmgroids.h"
-#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -105,10 +103,8 @@ run_open(RunRow *run, text *run_id)
 		bool		isnull;
 
 		run->tid = row->t_self;
-		run->starts = DatumGetInt64(heap_getattr(row, get_attnum(RelationGetRelid(rel), "starts"),
-												 RelationGetDescr(rel), &isnull));
-		run->finished = DatumGetBool(heap_getattr(row, get_attnum(RelationGetRelid(rel), "finished"),
-												  RelationGetDescr(rel), &isnull));
+		run->starts = DatumGetInt64(state_row_value(rel, row, "starts", false, &isnull));
+		run->finished = DatumGetBool(state_row_value(rel, row, "finished", false, &isnull));
 		table_close(rel, NoLock);
 	}
 }

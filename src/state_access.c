@@ -676,6 +676,28 @@ state_held_version_valid(const char *table, ItemPointer tid, const char *key_col
 	return valid;
 }
 
+/*
+ * Column column of row, a row of rel (a state table's row that
+ * state_lock_row returned).  A column the installed objects lack is NULL
+ * when missing_ok (the 1.0 layout), an internal error otherwise.
+ */
+Datum
+state_row_value(Relation rel, HeapTuple row, const char *column, bool missing_ok,
+				bool *isnull)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), column);
+
+	if (attnum == InvalidAttrNumber)
+	{
+		if (!missing_ok)
+			elog(ERROR, "durable_sink: column \"%s\" of durable_sink.%s does not exist",
+				 column, RelationGetRelationName(rel));
+		*isnull = true;
+		return (Datum) 0;
+	}
+	return heap_getattr(row, attnum, RelationGetDescr(rel), isnull);
+}
+
 /* ------------------------------------------------ per-transaction caches */
 
 static TxCache *tx_caches = NULL;

@@ -13,6 +13,7 @@
 #include "utils/snapshot.h"
 #include "utils/tuplestore.h"
 #include "utils/hsearch.h"
+#include "utils/relcache.h"
 
 #define STATE_PLAN_MAX_ARGS 20
 
@@ -72,6 +73,8 @@ extern uint64 state_delete_rows(const char *table, const char *index,
 								const StateKey *key, int nkeys);
 extern bool state_held_version_valid(const char *table, ItemPointer tid,
 									 const char *key_column, const bytea *key);
+extern Datum state_row_value(Relation rel, HeapTuple row, const char *column,
+							 bool missing_ok, bool *isnull);
 extern bool state_row_exists(const char *table, const char *index,
 							 const StateKey *key, int nkeys);
 

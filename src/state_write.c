@@ -32,11 +32,13 @@
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
 
 #include "state_access.h"
 #include "state_write.h"
@@ -250,15 +252,6 @@ state_writer_set(StateWriter *w, const char *column, Datum value, bool isnull)
 	w->slot->tts_isnull[attnum - 1] = isnull;
 }
 
-Datum
-state_writer_get(StateWriter *w, const char *column, bool *isnull)
-{
-	AttrNumber	attnum = state_writer_column(w, column);
-
-	*isnull = w->slot->tts_isnull[attnum - 1];
-	return w->slot->tts_values[attnum - 1];
-}
-
 /*
  * NOT NULL, as the executor checks it.  CHECK constraints are not evaluated
  * here: the few the extension's tables have are invariants of the code that
@@ -320,11 +313,10 @@ state_writer_update(StateWriter *w, ItemPointer otid)
 
 /*
  * Slot i (0 .. STATE_WRITER_BATCH - 1) of the writer's next multi-row
- * insert, empty, its columns all NULL: the caller sets them and stores it
- * as a virtual tuple.
+ * insert, empty, its columns all NULL.
  */
-TupleTableSlot *
-state_writer_batch_slot(StateWriter *w, int i)
+static TupleTableSlot *
+batch_slot(StateWriter *w, int i)
 {
 	TupleTableSlot *slot;
 
@@ -334,6 +326,7 @@ state_writer_batch_slot(StateWriter *w, int i)
 		w->batch = palloc(sizeof(TupleTableSlot *) * STATE_WRITER_BATCH);
 		w->batch_desc = CreateTupleDescCopy(RelationGetDescr(w->rel));
 	}
+
 	/*
 	 * The table's kind of slot (its tuple formed in the slot's memory and
 	 * freed with it, not leaked by table_multi_insert), on a descriptor of
@@ -354,8 +347,8 @@ state_writer_batch_slot(StateWriter *w, int i)
  * buffer lock per page instead of per row.  The slots then hold the stored
  * rows (tts_tid set).
  */
-void
-state_writer_insert_batch(StateWriter *w, int count)
+static void
+insert_batch(StateWriter *w, int count)
 {
 	int			i;
 
@@ -367,4 +360,48 @@ state_writer_insert_batch(StateWriter *w, int count)
 		ExecInsertIndexTuples(w->target, w->batch[i], w->estate, false, false, NULL, NIL);
 		ResetPerTupleExprContext(w->estate);
 	}
+}
+
+/*
+ * Insert count rows, STATE_WRITER_BATCH at a time: fill gives each row's
+ * values of the columns attnums[0 .. ncolumns - 1] (the others are NULL).
+ * With result, the stored rows are added to it (the table's row type).
+ */
+void
+state_writer_insert_rows(StateWriter *w, int count, const AttrNumber *attnums, int ncolumns,
+						 StateRowFiller fill, void *arg, Tuplestorestate *result)
+{
+	Datum	   *values = palloc(sizeof(Datum) * ncolumns);
+	bool	   *nulls = palloc(sizeof(bool) * ncolumns);
+	int			done;
+
+	for (done = 0; done < count;)
+	{
+		int			n = Min(count - done, STATE_WRITER_BATCH);
+		int			i;
+		int			c;
+
+		for (i = 0; i < n; i++)
+		{
+			TupleTableSlot *slot = batch_slot(w, i);
+
+			fill(done + i, values, nulls, arg);
+			for (c = 0; c < ncolumns; c++)
+			{
+				slot->tts_values[attnums[c] - 1] = values[c];
+				slot->tts_isnull[attnums[c] - 1] = nulls[c];
+			}
+			ExecStoreVirtualTuple(slot);
+		}
+		insert_batch(w, n);
+		if (result != NULL)
+		{
+			for (i = 0; i < n; i++)
+				tuplestore_puttupleslot(result, w->batch[i]);
+		}
+		done += n;
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(values);
+	pfree(nulls);
 }

@@ -31,6 +31,12 @@ typedef struct StateWriter
 /* Rows per table_multi_insert call (COPY uses the same bound). */
 #define STATE_WRITER_BATCH 1000
 
+/*
+ * Fills the values of row number row of a multi-row insert, in the order
+ * of the columns the caller named (state_writer_insert_rows).
+ */
+typedef void (*StateRowFiller) (int row, Datum *values, bool *nulls, void *arg);
+
 extern void state_writer_open(StateWriter *w, const char *table);
 extern void state_writer_close(StateWriter *w);
 extern bool state_writer_plain(StateWriter *w);
@@ -40,10 +46,10 @@ extern void state_writer_new_row_at(StateWriter *w, ItemPointer tid);
 extern AttrNumber state_writer_column(StateWriter *w, const char *column);
 extern int64 state_writer_set_identity(StateWriter *w, const char *column);
 extern void state_writer_set(StateWriter *w, const char *column, Datum value, bool isnull);
-extern Datum state_writer_get(StateWriter *w, const char *column, bool *isnull);
 extern void state_writer_insert(StateWriter *w);
 extern void state_writer_update(StateWriter *w, ItemPointer otid);
-extern TupleTableSlot *state_writer_batch_slot(StateWriter *w, int i);
-extern void state_writer_insert_batch(StateWriter *w, int count);
+extern void state_writer_insert_rows(StateWriter *w, int count, const AttrNumber *attnums,
+									 int ncolumns, StateRowFiller fill, void *arg,
+									 struct Tuplestorestate *result);
 
 #endif							/* DURABLE_SINK_STATE_WRITE_H */

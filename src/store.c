@@ -469,20 +469,13 @@ static void
 read_scope_row(ScopeHead *head, HeapTuple row)
 {
 	Relation	scopes = table_open(extension_relation_oid("scopes"), NoLock);
-	AttrNumber	pruned;
 	bool		isnull;
+	Datum		pruned;
 
-	head->scope_no = DatumGetInt64(heap_getattr(row, get_attnum(RelationGetRelid(scopes), "scope_no"),
-												RelationGetDescr(scopes), &isnull));
-	head->pruned_head = 0;
-	pruned = get_attnum(RelationGetRelid(scopes), "pruned_head");
-	if (pruned != InvalidAttrNumber)	/* 1.0 objects: no retention */
-	{
-		Datum		value = heap_getattr(row, pruned, RelationGetDescr(scopes), &isnull);
-
-		if (!isnull)
-			head->pruned_head = DatumGetInt64(value);
-	}
+	head->scope_no = DatumGetInt64(state_row_value(scopes, row, "scope_no", false, &isnull));
+	/* 1.0 objects have no retention, hence no such column */
+	pruned = state_row_value(scopes, row, "pruned_head", true, &isnull);
+	head->pruned_head = isnull ? 0 : DatumGetInt64(pruned);
 	table_close(scopes, NoLock);
 }
 
@@ -717,6 +710,25 @@ insert_with_statement(const StoreRow *rows, const RowScopes *scopes, int count,
 	state_access_end(&access);
 }
 
+/* What event_row_values fills a direct insert's rows from. */
+typedef struct EventRows
+{
+	const StoreRow *rows;
+	const RowScopes *scopes;
+	Datum		created_at;		/* its default, now() */
+} EventRows;
+
+/* StateRowFiller: row's values in event_column_names order. */
+static void
+event_row_values(int row, Datum *values, bool *nulls, void *arg)
+{
+	EventRows  *events = arg;
+
+	insert_row_values(&events->rows[row], &events->scopes[row], values, nulls);
+	values[EVENT_CREATED_AT] = events->created_at;
+	nulls[EVENT_CREATED_AT] = false;
+}
+
 /*
  * Insert the rows directly (state_write.c), STATE_WRITER_BATCH at a time
  * with table_multi_insert, as COPY does.  False, with nothing inserted,
@@ -727,9 +739,11 @@ insert_directly(const StoreRow *rows, const RowScopes *scopes, int count,
 				Tuplestorestate *result)
 {
 	StateWriter w;
-	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	int			done;
+	EventRows	events;
 
+	events.rows = rows;
+	events.scopes = scopes;
+	events.created_at = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	state_writer_open(&w, "events");
 	event_columns_learn(&w);
 	if (!event_columns.direct || !state_writer_plain(&w))
@@ -737,37 +751,8 @@ insert_directly(const StoreRow *rows, const RowScopes *scopes, int count,
 		state_writer_close(&w);
 		return false;
 	}
-	for (done = 0; done < count;)
-	{
-		int			n = Min(count - done, STATE_WRITER_BATCH);
-		int			i;
-
-		for (i = 0; i < n; i++)
-		{
-			TupleTableSlot *slot = state_writer_batch_slot(&w, i);
-			Datum		values[EVENT_NCOLUMNS];
-			bool		nulls[EVENT_NCOLUMNS];
-			int			c;
-
-			insert_row_values(&rows[done + i], &scopes[done + i], values, nulls);
-			values[EVENT_CREATED_AT] = now;
-			nulls[EVENT_CREATED_AT] = false;
-			for (c = 0; c < EVENT_NCOLUMNS; c++)
-			{
-				slot->tts_values[event_columns.attnum[c] - 1] = values[c];
-				slot->tts_isnull[event_columns.attnum[c] - 1] = nulls[c];
-			}
-			ExecStoreVirtualTuple(slot);
-		}
-		state_writer_insert_batch(&w, n);
-		if (result != NULL)
-		{
-			for (i = 0; i < n; i++)
-				tuplestore_puttupleslot(result, w.batch[i]);
-		}
-		done += n;
-		CHECK_FOR_INTERRUPTS();
-	}
+	state_writer_insert_rows(&w, count, event_columns.attnum, EVENT_NCOLUMNS,
+							 event_row_values, &events, result);
 	state_writer_close(&w);
 	return true;
 }
