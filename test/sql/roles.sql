@@ -116,6 +116,16 @@ SELECT event_id, thread_seq FROM durable_sink.append(
   writer_id => 'mailbox-1', idempotency_key => 'grant-c2', expected_thread_seq => :max);
 RESET ROLE;
 
+-- The frames of the statements above go out after their commits, through
+-- the announcer: wait until it has sent them, so that none reaches the
+-- LISTEN below (what it prints would depend on timing).
+DO $$
+BEGIN
+  FOR i IN 1..1000 LOOP
+    EXIT WHEN NOT EXISTS (SELECT FROM durable_sink.outbox);
+    PERFORM pg_catalog.pg_sleep(0.01);
+  END LOOP;
+END $$;
 -- read (reader); LISTEN needs no privilege.
 SET ROLE regress_app_reader;
 SELECT seq, event_kind FROM durable_sink.read('thread', 't1', after_seq => 2, max_rows => 100);
